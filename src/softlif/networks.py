@@ -1,0 +1,221 @@
+"""The paper's five networks as data (SPEC section 4), a builder, and per-layer counts.
+
+A :class:`NetSpec` lists layers; :func:`build` turns it into an ``nn.Sequential`` with a chosen
+activation (soft LIF with the paper's parameters, ReLU, or IF); :func:`layer_table` gives the
+neurons, synapses and flops of every weight layer, the counts behind the energy model.
+
+Counting rules (Hunsberger & Eliasmith 2016, arXiv 1611.05141, sec. 3): synapses of a conv or
+locally connected layer = output positions x input channels x kernel area x filters (padded
+taps included); of a dense layer = inputs x outputs. Every weight layer but the last feeds a
+layer of neurons of its own output size.
+
+>>> [row.neurons for row in layer_table(NETS["mnist"])]
+[12544, 12544, 2000, 0]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+
+from .activations import RateNeuron
+from .layers import LocallyConnected2d, avg_pool
+from .neurons import IF, LIF, LIF_CIFAR, LIF_MNIST, NeuronType
+
+
+@dataclass(frozen=True)
+class Conv:
+    filters: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+
+
+@dataclass(frozen=True)
+class Local:
+    """Locally connected: unshared weights and a bias per output position and filter."""
+
+    filters: int
+    kernel: int
+    padding: int = 0
+
+
+@dataclass(frozen=True)
+class Pool:
+    """Average pooling, ceil mode, dividing by in-bounds pixels (cuda-convnet)."""
+
+    kernel: int
+    stride: int
+
+
+@dataclass(frozen=True)
+class Dense:
+    units: int
+
+
+@dataclass(frozen=True)
+class Dropout:
+    p: float = 0.5
+
+
+Layer = Conv | Local | Pool | Dense | Dropout
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """A network: input shape (C, H, W), layers in order, and the paper's neuron."""
+
+    name: str
+    input_shape: tuple[int, int, int]
+    layers: tuple[Layer, ...]
+    neuron: LIF = field(default=LIF_MNIST)
+
+    @property
+    def classes(self) -> int:
+        last = self.layers[-1]
+        assert isinstance(last, Dense)
+        return last.units
+
+
+_MNIST_LAYERS: tuple[Layer, ...] = (
+    Conv(16, 5, padding=2), Pool(2, 2), Conv(64, 5, padding=2), Pool(2, 2),
+    Dense(2000), Dropout(0.5), Dense(10),
+)
+
+
+def _cifar_layers(classes: int) -> tuple[Layer, ...]:
+    return (
+        Conv(64, 5, padding=2), Pool(3, 2), Conv(64, 5, padding=2), Pool(3, 2),
+        Local(64, 3, padding=1), Local(32, 3, padding=1), Dense(classes),
+    )
+
+
+NETS: dict[str, NetSpec] = {
+    "mnist": NetSpec("mnist", (1, 28, 28), _MNIST_LAYERS, LIF_MNIST),
+    "svhn": NetSpec("svhn", (3, 28, 28), _MNIST_LAYERS, LIF_MNIST),
+    "cifar10": NetSpec("cifar10", (3, 24, 24), _cifar_layers(10), LIF_CIFAR),
+    "cifar100": NetSpec("cifar100", (3, 24, 24), _cifar_layers(100), LIF_CIFAR),
+    "imagenet": NetSpec(
+        "imagenet", (3, 224, 224),
+        (
+            Conv(64, 11, stride=4, padding=2), Pool(3, 2), Conv(192, 5, padding=2), Pool(3, 2),
+            Conv(384, 3, padding=1), Conv(256, 3, padding=1), Conv(256, 3, padding=1),
+            Pool(3, 2), Dense(4096), Dropout(0.5), Dense(4096), Dropout(0.5), Dense(1000),
+        ),
+        LIF_CIFAR,
+    ),
+}
+
+
+def get_spec(name: str) -> NetSpec:
+    """The paper's network by name (mnist, svhn, cifar10, cifar100, imagenet)."""
+    try:
+        return NETS[name]
+    except KeyError:
+        raise ValueError(f"unknown network {name!r}; choose one of {', '.join(NETS)}") from None
+
+
+Activation = Literal["softlif", "lif", "relu", "if"]
+
+
+def _pool_out(size: int, k: int, s: int) -> int:
+    return math.ceil((size - k) / s) + 1
+
+
+def build(
+    spec: NetSpec,
+    activation: Activation = "softlif",
+    neuron: NeuronType | None = None,
+    generator: torch.Generator | None = None,
+) -> nn.Sequential:
+    """Build the network as ``nn.Sequential``.
+
+    activation: ``"softlif"`` (soft LIF rate with training noise; the paper's ANN), ``"lif"``
+    (hard LIF rate), ``"relu"`` (the conventional baseline) or ``"if"`` (soft IF rate).
+    neuron: override the spec's neuron parameters. generator: for the training noise.
+    """
+    if activation not in ("softlif", "lif", "relu", "if"):
+        raise ValueError(f"activation must be softlif, lif, relu or if; got {activation!r}")
+    n = neuron if neuron is not None else (IF() if activation == "if" else spec.neuron)
+
+    def act() -> nn.Module:
+        if activation == "relu":
+            return nn.ReLU()
+        return RateNeuron(n, mode="hard" if activation == "lif" else "soft", generator=generator)
+
+    c, h, w = spec.input_shape
+    mods: list[nn.Module] = []
+    weight_layers = [i for i, layer in enumerate(spec.layers) if not isinstance(layer, (Pool, Dropout))]
+    flat = False
+    for i, layer in enumerate(spec.layers):
+        if isinstance(layer, Conv):
+            mods.append(nn.Conv2d(c, layer.filters, layer.kernel, layer.stride, layer.padding))
+            c = layer.filters
+            h = (h + 2 * layer.padding - layer.kernel) // layer.stride + 1
+            w = (w + 2 * layer.padding - layer.kernel) // layer.stride + 1
+        elif isinstance(layer, Local):
+            lc = LocallyConnected2d(c, layer.filters, (h, w), layer.kernel, 1, layer.padding)
+            mods.append(lc)
+            c, (h, w) = layer.filters, lc.out_size
+        elif isinstance(layer, Pool):
+            mods.append(avg_pool(layer.kernel, layer.stride))
+            h, w = _pool_out(h, layer.kernel, layer.stride), _pool_out(w, layer.kernel, layer.stride)
+        elif isinstance(layer, Dense):
+            if not flat:
+                mods.append(nn.Flatten())
+                c, h, w, flat = c * h * w, 1, 1, True
+            mods.append(nn.Linear(c, layer.units))
+            c = layer.units
+        elif isinstance(layer, Dropout):
+            mods.append(nn.Dropout(layer.p))
+        if i in weight_layers[:-1]:
+            mods.append(act())
+    return nn.Sequential(*mods)
+
+
+@dataclass(frozen=True)
+class LayerCount:
+    """Counts for one weight layer. flops = 2 * synapses + neurons (SPEC section 5)."""
+
+    name: str
+    kind: str
+    out_shape: tuple[int, ...]
+    neurons: int  # neurons driven by this layer (0 for the readout)
+    synapses: int
+
+    @property
+    def flops(self) -> int:
+        return 2 * self.synapses + self.neurons
+
+
+def layer_table(spec: NetSpec) -> list[LayerCount]:
+    """Neurons and synapses of every weight layer of ``spec``, in order."""
+    c, h, w = spec.input_shape
+    rows: list[LayerCount] = []
+    weight_layers = [x for x in spec.layers if isinstance(x, (Conv, Local, Dense))]
+    for layer in spec.layers:
+        if isinstance(layer, (Conv, Local)):
+            stride = layer.stride if isinstance(layer, Conv) else 1
+            oh = (h + 2 * layer.padding - layer.kernel) // stride + 1
+            ow = (w + 2 * layer.padding - layer.kernel) // stride + 1
+            syn = oh * ow * c * layer.kernel**2 * layer.filters
+            c, h, w = layer.filters, oh, ow
+            shape: tuple[int, ...] = (c, h, w)
+        elif isinstance(layer, Dense):
+            syn = c * h * w * layer.units
+            c, h, w = layer.units, 1, 1
+            shape = (c,)
+        elif isinstance(layer, Pool):
+            h, w = _pool_out(h, layer.kernel, layer.stride), _pool_out(w, layer.kernel, layer.stride)
+            continue
+        else:
+            continue
+        last = len(rows) == len(weight_layers) - 1
+        kind = type(layer).__name__.lower()
+        rows.append(LayerCount(f"{kind}{len(rows) + 1}", kind, shape,
+                               0 if last else int(math.prod(shape)), syn))
+    return rows

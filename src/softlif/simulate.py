@@ -1,0 +1,367 @@
+"""Spiking simulation of a converted network (SPEC sections 1.3 and 7).
+
+Time runs in steps of ``dt`` seconds (default 1 ms). Each image is shown for
+``presentation_time`` seconds as a constant analog input: the first layer's current is computed
+once per image, not once per step. Later layers receive spikes (0/1 per step, standing for
+height ``1/dt`` times the sending neuron's ``amplitude``) through the linear map and synapse.
+
+Two ways to drive it, sharing one step function (so they agree exactly):
+
+* :func:`simulate`: the fast path for data sets. Images are split into streams of
+  ``stream_length`` consecutive images shown back to back without reset (the paper's way), or
+  each image alone (``reset=True``); ``batch_size`` streams run side by side. A stream's result
+  never depends on which other streams share its batch.
+* :class:`Simulator`: step-by-step streaming (video, online input): ``sim.step(frame)``.
+
+Records are time-major: per-step outputs ``[T, N, n_out]``. One simulation therefore gives the
+error for every window ``[c0, c1]`` (see :class:`SimResult`).
+
+Speed: ``fused=True`` compiles each layer's synapse + neuron update into one kernel with
+``torch.compile`` (one-off compile cost); ``precision="bfloat16"`` runs the linear maps on
+spikes in bfloat16 (spikes are exact in bf16; weights and pooled values are rounded).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .convert import SpikingNetwork
+from .neurons import IF, LIF, NeuronType, if_step, initial_voltage, lif_step
+from .synapses import SynapseState, synapse_step
+
+Tensor = torch.Tensor
+InitMode = Literal["zero", "uniform"]
+Precision = Literal["float32", "bfloat16"]
+
+
+def _neuron_step(neuron: NeuronType, j: Tensor, v: Tensor, ref: Tensor, dt: float):
+    if isinstance(neuron, LIF):
+        return lif_step(j, v, ref, dt, neuron.tau_rc, neuron.tau_ref)
+    if isinstance(neuron, IF):
+        return if_step(j, v, ref, dt, neuron.tau, neuron.tau_ref)
+    raise TypeError(f"no spiking dynamics for neuron type {type(neuron).__name__}")
+
+
+def _input_layer_update(neuron: NeuronType, dt: float, j: Tensor, v: Tensor, ref: Tensor,
+                        count: Tensor):
+    """First layer: constant current j; returns (spikes 0/1, v, ref, count)."""
+    s, v, ref = _neuron_step(neuron, j, v, ref, dt)
+    return s, v, ref, count + s
+
+
+def _hidden_layer_update(neuron: NeuronType, dt: float, a: float, j_gain: float, i: Tensor,
+                         syn: SynapseState, j_bias: Tensor, v: Tensor, ref: Tensor,
+                         count: Tensor):
+    """Synapse -> current -> neuron for one layer and one step (one fused kernel when compiled).
+
+    i: the linear map applied to the previous layer's 0/1 spikes; j = j_gain * filtered(i) + j_bias.
+    """
+    y, syn = synapse_step(i.float(), syn, a)
+    s, v, ref = _neuron_step(neuron, j_gain * y + j_bias, v, ref, dt)
+    return s, syn, v, ref, count + s
+
+
+def _readout_update(a: float, gain: float, i: Tensor, syn: SynapseState, bias: Tensor):
+    y, syn = synapse_step(i.float(), syn, a)
+    return gain * y + bias, syn
+
+
+class Simulator:
+    """Step-by-step spiking simulation of ``batch_size`` independent streams.
+
+    State (voltages, refractory times, synapse states, per-image spike counts) is explicit on
+    this object; the network is not modified. Use :meth:`set_input` once per image then
+    :meth:`step` per time step, or :meth:`step` with a frame each time (streaming).
+    """
+
+    def __init__(
+        self,
+        net: SpikingNetwork,
+        batch_size: int,
+        dt: float = 0.001,
+        init: InitMode = "zero",
+        fused: bool = False,
+        precision: Precision = "float32",
+        device: torch.device | str | None = None,
+    ) -> None:
+        if not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
+            raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if precision not in ("float32", "bfloat16"):
+            raise ValueError(f"precision must be 'float32' or 'bfloat16', got {precision!r}")
+        self.net = net
+        self.dt = float(dt)
+        self.batch_size = batch_size
+        self.init = init
+        self.device = torch.device(device) if device is not None else net.bias_0.device
+        self.decay = net.synapse.decay(self.dt)
+        stages = net.stages
+        # Per stage: j = j_gain * filtered(linear(spikes01)) + j_bias; amplitude/dt of the
+        # sending layer turns 0/1 spikes into the ANN's units (spike height 1/dt).
+        self.j_gain: list[float] = []
+        self.j_bias: list[Tensor] = []
+        for k, st in enumerate(stages):
+            scale_in = 1.0 if k == 0 else stages[k - 1].neuron.amplitude / self.dt  # type: ignore[union-attr]
+            bias = st.bias.to(self.device, torch.float32)
+            if st.neuron is not None:
+                self.j_gain.append(st.neuron.gain * scale_in)
+                self.j_bias.append(st.neuron.gain * bias + st.neuron.bias)
+            else:
+                self.j_gain.append(scale_in)
+                self.j_bias.append(bias)
+        # Linear maps on spikes, in the chosen precision (the first layer stays float32: its
+        # input is the analog image).
+        self.linears: list[nn.Module] = [st.linear.to(self.device) for st in stages]
+        self.spike_dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
+        if precision == "bfloat16":
+            self.linears = [self.linears[0]] + [_to_bf16(m) for m in self.linears[1:]]
+        compile_fn: Callable = torch.compile if fused else (lambda f, **kw: f)
+        self._input_update = compile_fn(_input_layer_update)
+        self._hidden_update = compile_fn(_hidden_layer_update)
+        self._readout_update = compile_fn(_readout_update)
+        self.j0: Tensor | None = None
+        self.reset()
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.net.hidden_stages)
+
+    def reset(self, seeds: Sequence[int] | None = None) -> None:
+        """Reset all state. With ``init="uniform"``, stream ``b`` draws its initial voltages
+        from a generator seeded with ``seeds[b]`` (default ``b``), so results never depend on
+        how streams are batched."""
+        b, dev = self.batch_size, self.device
+        seeds = list(range(b)) if seeds is None else list(seeds)
+        if len(seeds) != b:
+            raise ValueError(f"need {b} seeds, got {len(seeds)}")
+        self.v, self.ref, self.count = [], [], []
+        for st in self.net.hidden_stages:
+            shape = st.out_shape
+            if self.init == "uniform":
+                v = torch.stack([
+                    initial_voltage(shape, "uniform", torch.Generator().manual_seed(int(s)))
+                    for s in seeds
+                ]).to(dev)
+            else:
+                v = initial_voltage((b, *shape), self.init, device=dev)
+            self.v.append(v)
+            self.ref.append(torch.zeros((b, *shape), device=dev))
+            self.count.append(torch.zeros((b, *shape), device=dev))
+        self.syn = [
+            self.net.synapse.initial_state(torch.zeros((b, *st.out_shape), device=dev))
+            for st in self.net.stages[1:]
+        ]
+        self.spikes: list[Tensor] = [torch.zeros((b, *st.out_shape), device=dev)
+                                     for st in self.net.hidden_stages]
+
+    @torch.no_grad()
+    def set_input(self, x: Tensor) -> None:
+        """Set the constant analog input ``x`` (B, *input_shape); computes the first layer's
+        current once."""
+        if tuple(x.shape) != (self.batch_size, *self.net.input_shape):
+            raise ValueError(
+                f"input must have shape {(self.batch_size, *self.net.input_shape)}, "
+                f"got {tuple(x.shape)}"
+            )
+        x = x.to(self.device, torch.float32)
+        st0 = self.net.stages[0]
+        neuron = st0.neuron
+        assert neuron is not None
+        self.j0 = self.j_gain[0] * self.linears[0](x) + self.j_bias[0]
+
+    def take_counts(self) -> list[Tensor]:
+        """Return the per-neuron spike counts since the last call (B, *shape) and zero them."""
+        out = self.count
+        self.count = [torch.zeros_like(c) for c in out]
+        return out
+
+    @torch.no_grad()
+    def step(self, x: Tensor | None = None) -> Tensor:
+        """Advance one step of ``dt``; with ``x``, first set it as the input (streaming).
+        Returns the readout (B, n_out) for this step."""
+        if x is not None:
+            self.set_input(x)
+        if self.j0 is None:
+            raise RuntimeError("call set_input(x) (or step(x)) before step()")
+        stages = self.net.stages
+        s, self.v[0], self.ref[0], self.count[0] = self._input_update(
+            stages[0].neuron, self.dt, self.j0, self.v[0], self.ref[0], self.count[0]
+        )
+        self.spikes[0] = s
+        for k in range(1, len(stages) - 1):
+            i = self.linears[k](s.to(self.spike_dtype))
+            s, self.syn[k - 1], self.v[k], self.ref[k], self.count[k] = self._hidden_update(
+                stages[k].neuron, self.dt, self.decay, self.j_gain[k], i, self.syn[k - 1],
+                self.j_bias[k], self.v[k], self.ref[k], self.count[k],
+            )
+            self.spikes[k] = s
+        i = self.linears[-1](s.to(self.spike_dtype))
+        out, self.syn[-1] = self._readout_update(
+            self.decay, self.j_gain[-1], i, self.syn[-1], self.j_bias[-1]
+        )
+        return out
+
+
+def _to_bf16(m: nn.Module) -> nn.Module:
+    import copy
+
+    m = copy.deepcopy(m).to(torch.bfloat16)
+    for sub in m.modules():
+        if isinstance(sub, nn.Conv2d):
+            sub.to(memory_format=torch.channels_last)
+    return m
+
+
+@dataclass
+class SimResult:
+    """What a simulation recorded.
+
+    outputs: per-step readout ``[T, N, n_out]`` (time-major), T = steps per image.
+    layer_counts: spikes per image and hidden layer ``[N, L]``.
+    neurons_per_layer: neurons in each hidden layer.
+    dt, presentation_time: seconds.
+    neuron_counts: per-neuron spike counts for the first images if asked (list over layers of
+    ``[n, *shape]``), else None.
+    """
+
+    outputs: Tensor
+    layer_counts: Tensor
+    neurons_per_layer: list[int]
+    dt: float
+    presentation_time: float
+    neuron_counts: list[Tensor] | None = None
+
+    @property
+    def steps(self) -> int:
+        return int(self.outputs.shape[0])
+
+    def window_slice(self, c0: float, c1: float) -> slice:
+        """Steps whose end time t satisfies c0 < t <= c1 (seconds)."""
+        if not (0 <= c0 < c1 <= self.presentation_time + 1e-12):
+            raise ValueError(
+                f"window must satisfy 0 <= c0 < c1 <= presentation_time "
+                f"({self.presentation_time} s), got c0={c0}, c1={c1}"
+            )
+        return slice(int(round(c0 / self.dt)), int(round(c1 / self.dt)))
+
+    def predictions(self, c0: float = 0.0, c1: float | None = None) -> Tensor:
+        """Class index per image: argmax of the mean readout over the window [c0, c1] (s)."""
+        c1 = self.presentation_time if c1 is None else c1
+        return self.outputs[self.window_slice(c0, c1)].mean(0).argmax(-1)
+
+    def error(self, labels: Tensor, c0: float = 0.0, c1: float | None = None) -> float:
+        """Classification error (fraction) over the window [c0, c1] (s)."""
+        return float((self.predictions(c0, c1) != labels.to(self.outputs.device)).float().mean())
+
+    def error_vs_c1(self, labels: Tensor, c0: float) -> tuple[Tensor, Tensor]:
+        """Error for every c1 > c0 at this step size (one cumulative sum): (c1 [s], error)."""
+        start = int(round(c0 / self.dt))
+        csum = self.outputs[start:].cumsum(0)  # mean and sum have the same argmax
+        wrong = (csum.argmax(-1) != labels.to(csum.device)[None]).float().mean(1)
+        c1 = (torch.arange(start + 1, self.steps + 1, dtype=torch.float64) * self.dt)
+        return c1, wrong
+
+    def firing_rates(self) -> list[float]:
+        """Mean firing rate (Hz) of each hidden layer over all images and the whole
+        presentation."""
+        n_img = self.layer_counts.shape[0]
+        return [
+            float(self.layer_counts[:, k].sum()) / (n * n_img * self.presentation_time)
+            for k, n in enumerate(self.neurons_per_layer)
+        ]
+
+
+@torch.no_grad()
+def simulate(
+    net: SpikingNetwork,
+    images: Tensor,
+    presentation_time: float = 0.2,
+    dt: float = 0.001,
+    batch_size: int = 32,
+    reset: bool = False,
+    stream_length: int | None = None,
+    init: InitMode = "zero",
+    fused: bool = False,
+    precision: Precision = "float32",
+    keep_neuron_counts: int = 0,
+    progress: bool = False,
+    device: torch.device | str | None = None,
+) -> SimResult:
+    """Simulate the spiking net on ``images`` (N, *input_shape), already preprocessed.
+
+    presentation_time, dt: seconds. reset: reset the state before every image (else images are
+    shown back to back within a stream). stream_length: images per stream (default: N split
+    evenly over ``batch_size`` streams); stream ``i`` gets seed ``i`` for ``init="uniform"``.
+    keep_neuron_counts: keep per-neuron spike counts for the first this-many images.
+    """
+    n = images.shape[0]
+    if n == 0:
+        raise ValueError("no images to simulate")
+    steps = int(round(presentation_time / dt))
+    if steps < 1 or abs(steps * dt - presentation_time) > 1e-9 * max(1.0, presentation_time):
+        raise ValueError(
+            f"presentation_time ({presentation_time} s) must be a positive whole number of "
+            f"steps of dt ({dt} s)"
+        )
+    if reset:
+        stream_length = 1
+    elif stream_length is None:
+        stream_length = math.ceil(n / batch_size)
+    if stream_length < 1:
+        raise ValueError(f"stream_length must be >= 1, got {stream_length}")
+    n_streams = math.ceil(n / stream_length)
+    out_dev = torch.device("cpu")
+    outputs = torch.empty((steps, n, net.n_outputs), device=out_dev)
+    layer_counts = torch.zeros((n, len(net.hidden_stages)), dtype=torch.float64)
+    kept: list[Tensor] | None = None
+    if keep_neuron_counts:
+        kept = [torch.zeros((min(keep_neuron_counts, n), *st.out_shape))
+                for st in net.hidden_stages]
+
+    sims: dict[int, Simulator] = {}
+    bar = tqdm(total=n * steps, disable=not progress, unit="step", unit_scale=True,
+               desc="simulate", leave=False)
+    for first in range(0, n_streams, batch_size):
+        streams = list(range(first, min(first + batch_size, n_streams)))
+        b = len(streams)
+        if b not in sims:
+            sims[b] = Simulator(net, b, dt, init, fused, precision, device)
+        sim = sims[b]
+        sim.reset(seeds=streams)
+        for pos in range(stream_length):
+            # image index per stream; streams that have run out repeat their last image and
+            # their outputs are discarded
+            idx = [min(st * stream_length + pos, n - 1, (st + 1) * stream_length - 1)
+                   for st in streams]
+            live = [st * stream_length + pos < min(n, (st + 1) * stream_length) for st in streams]
+            if not any(live):
+                break
+            if reset and pos > 0:
+                sim.reset(seeds=streams)
+            sim.set_input(images[idx])
+            out_steps = torch.empty((steps, b, net.n_outputs), device=sim.device)
+            for t in range(steps):
+                out_steps[t] = sim.step()
+            counts = sim.take_counts()
+            live_b = [i for i, ok in enumerate(live) if ok]
+            img = torch.tensor([idx[i] for i in live_b])
+            outputs[:, img] = out_steps[:, live_b].to(out_dev)
+            for k, c in enumerate(counts):
+                per_image = c.flatten(1).sum(1).to("cpu", torch.float64)
+                layer_counts[img, k] = per_image[live_b]
+                if kept is not None:
+                    for bi in live_b:
+                        if idx[bi] < kept[k].shape[0]:
+                            kept[k][idx[bi]] = c[bi].cpu()
+            bar.update(len(live_b) * steps)
+    bar.close()
+    return SimResult(outputs, layer_counts, net.neurons_per_layer, float(dt),
+                     float(steps * dt), kept)

@@ -1,0 +1,188 @@
+"""Neuron models against closed forms (SPEC section 2)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from softlif.activations import RateNeuron, set_smoothing
+from softlif.neurons import IF, LIF, LIF_CIFAR, LIF_MNIST, lif_rate, soft_lif_rate
+
+
+def analytic_lif_rate(j: float, tau_rc: float, tau_ref: float) -> float:
+    return 0.0 if j <= 1 else 1.0 / (tau_ref + tau_rc * math.log(1.0 + 1.0 / (j - 1.0)))
+
+
+def reference_lif(j: np.ndarray, dt: float, tau_rc: float, tau_ref: float) -> np.ndarray:
+    """Straightforward float64 transcription of the paper's evaluation integrator (SPEC 2):
+    refractory time decremented per step; exact exponential integration over the
+    non-refractory part; crossing time interpolated; v reset to 0; v clipped at 0."""
+    steps, n = j.shape
+    v = np.zeros(n)
+    refractory = np.zeros(n)
+    out = np.zeros((steps, n))
+    for t in range(steps):
+        refractory -= dt
+        delta = np.clip(dt - refractory, 0, dt)
+        v = v + (j[t] - v) * (1 - np.exp(-delta / tau_rc))
+        fired = v > 1
+        out[t] = fired / dt
+        overshoot = np.zeros(n)
+        overshoot[fired] = -tau_rc * np.log1p(-(v[fired] - 1) / (j[t][fired] - 1))
+        v[v < 0] = 0
+        v[fired] = 0
+        refractory[fired] = tau_ref + dt - overshoot[fired]
+    return out
+
+
+@pytest.mark.parametrize("neuron", [LIF_MNIST, LIF_CIFAR])
+@pytest.mark.parametrize("dt", [1e-3, 1e-4])
+def test_spiking_rate_matches_analytic(neuron, dt):
+    j = torch.cat([torch.linspace(1.001, 100.0, 60, dtype=torch.float64),
+                   torch.tensor([1.0001, 1.3, 2.0, 7.0], dtype=torch.float64)])
+    v = torch.zeros_like(j)
+    ref = torch.zeros_like(j)
+    count = torch.zeros_like(j)
+    for _ in range(int(round(1.0 / dt))):
+        s, v, ref = neuron.step(j, v, ref, dt)
+        count += s
+    expected = torch.tensor([analytic_lif_rate(float(x), neuron.tau_rc, neuron.tau_ref)
+                             for x in j], dtype=torch.float64)
+    assert (count - expected).abs().max() <= 1.0
+
+
+def test_spiking_step_identical_to_reference_integrator():
+    gen = torch.Generator().manual_seed(1)
+    steps, n = 300, 200
+    j = (torch.rand(steps, n, generator=gen, dtype=torch.float64) * 6 - 1).numpy()
+    j[:, :20] = 1.0 + 1e-6  # slow neurons near threshold
+    expected = reference_lif(j, 1e-3, 0.02, 0.002)
+    jt = torch.from_numpy(j)
+    v = torch.zeros(n, dtype=torch.float64)
+    ref = torch.zeros(n, dtype=torch.float64)
+    got = []
+    for t in range(steps):
+        s, v, ref = LIF(tau_rc=0.02, tau_ref=0.002).step(jt[t], v, ref, 1e-3)
+        got.append(s / 1e-3)
+    np.testing.assert_array_equal(torch.stack(got).numpy(), expected)
+    assert expected.sum() > 1000  # the comparison saw plenty of spikes
+
+
+def test_silent_below_threshold_and_voltage_clipped():
+    neuron = LIF()
+    j = torch.tensor([-5.0, 0.0, 0.99])
+    v, ref = torch.zeros(3), torch.zeros(3)
+    for _ in range(500):
+        s, v, ref = neuron.step(j, v, ref, 1e-3)
+        assert s.sum() == 0
+        assert (v >= 0).all()
+
+
+def test_if_rate_is_rectified_line_and_spikes_match():
+    neuron = IF(tau=0.01)
+    j = torch.tensor([0.5, 1.0, 1.25, 2.0, 3.7], dtype=torch.float64)
+    np.testing.assert_allclose(neuron.rate(j).numpy(), [0, 0, 25, 100, 270], rtol=1e-12)
+    v, ref, count = torch.zeros_like(j), torch.zeros_like(j), torch.zeros_like(j)
+    for _ in range(1000):
+        s, v, ref = neuron.step(j, v, ref, 1e-3)
+        count += s
+    assert ((neuron.rate(j) - count).abs() <= 1).all()
+    with_ref = IF(tau=0.01, tau_ref=0.002)
+    np.testing.assert_allclose(float(with_ref.rate(torch.tensor(3.0))), 2 / (0.01 + 0.004))
+    v, ref, count = torch.zeros_like(j), torch.zeros_like(j), torch.zeros_like(j)
+    for _ in range(10000):
+        s, v, ref = with_ref.step(j, v, ref, 1e-4)
+        count += s
+    assert ((with_ref.rate(j) - count).abs() <= 1).all()
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_soft_rate_and_gradient_finite_everywhere(dtype):
+    x = torch.cat([torch.linspace(-1e4, 1e4, 20001, dtype=dtype),
+                   torch.logspace(-30, 4, 500, dtype=dtype),
+                   -torch.logspace(-30, 4, 500, dtype=dtype),
+                   torch.tensor([0.0], dtype=dtype)]).requires_grad_()
+    for neuron in (LIF_MNIST, LIF_CIFAR, LIF(smoothing=1e-4), IF()):
+        r = neuron.soft_rate(neuron.current(x))
+        (g,) = torch.autograd.grad(r.sum(), x)
+        assert torch.isfinite(r).all() and torch.isfinite(g).all()
+        assert (r >= 0).all() and (g >= 0).all()
+        assert float(r.detach().max()) <= neuron.max_rate() * (1 + 1e-6)
+
+
+def test_soft_tail_below_threshold():
+    # SPEC section 2: about 0.8 Hz at J = 0 for g = 0.02, falling like 1 / |J - 1|.
+    neuron = LIF_MNIST
+    r0 = float(neuron.soft_rate(torch.tensor(0.0, dtype=torch.float64)))
+    assert 0.7 < r0 < 0.95
+    far = neuron.soft_rate(torch.tensor([-99.0, -999.0], dtype=torch.float64))
+    assert float(far[0] / far[1]) == pytest.approx(10.0, rel=0.01)
+
+
+def test_soft_tends_to_hard_as_smoothing_vanishes():
+    j = torch.linspace(-2, 10, 1201, dtype=torch.float64)
+    hard = lif_rate(j, 0.02, 0.002)
+    errs = [float((soft_lif_rate(j, 0.02, 0.002, g) - hard).abs().max())
+            for g in (0.1, 0.01, 0.001, 1e-5)]
+    assert errs == sorted(errs, reverse=True)
+    # the largest gap sits at threshold, where the hard rate is 0 and the soft one is
+    # 1 / (tau_ref + tau_rc log(1 + 1 / (g log 2))): it vanishes only like 1 / log(1 / g)
+    at_threshold = 1 / (0.002 + 0.02 * math.log(1 + 1 / (1e-5 * math.log(2))))
+    assert errs[-1] == pytest.approx(at_threshold, rel=0.02)
+    soft = soft_lif_rate(j, 0.02, 0.002, 1e-5)
+    above, below = j > 1.1, j < 0.9
+    assert float((soft - hard)[above].abs().max()) < 1e-6
+    # below threshold only the tail is left: rho_g ~ g exp(z / g), so rate ~ g / (tau_rc |z|)
+    tail = 1e-5 / (0.02 * (1 - j[below]))
+    torch.testing.assert_close(soft[below], tail, rtol=0.02, atol=0.0)
+
+
+def test_soft_lif_gradcheck_float64():
+    z = torch.tensor([-50.0, -3.0, -0.05, -1e-3, 0.0, 1e-3, 0.05, 0.7, 4.0, 80.0],
+                     dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda j: soft_lif_rate(j, 0.02, 0.002, 0.02), (z + 1,))
+    assert torch.autograd.gradcheck(lambda j: soft_lif_rate(j, 0.05, 0.001, 0.5), (z + 1,))
+    assert torch.autograd.gradcheck(lambda j: IF().soft_rate(j), (z + 1,))
+
+
+def test_hard_rate_gradient_matches_closed_form_above_threshold():
+    j = torch.tensor([1.1, 2.0, 5.0], dtype=torch.float64, requires_grad=True)
+    r = lif_rate(j, 0.02, 0.002)
+    (g,) = torch.autograd.grad(r.sum(), j)
+    z = j.detach() - 1
+    expected = r.detach() ** 2 * 0.02 / (z * (z + 1))
+    torch.testing.assert_close(g, expected)
+
+
+def test_parameter_validation():
+    with pytest.raises(ValueError, match="tau_rc"):
+        LIF(tau_rc=0)
+    with pytest.raises(ValueError, match="noise_std"):
+        LIF(noise_std=float("nan"))
+
+
+def test_rate_neuron_noise_only_in_training_and_above_threshold():
+    act = RateNeuron(LIF_MNIST, generator=torch.Generator().manual_seed(0))
+    x = torch.cat([torch.full((5000,), -0.5), torch.full((5000,), 0.5)]).requires_grad_()
+    act.eval()
+    clean = act(x)
+    act.train()
+    noisy = act(x)
+    assert torch.equal(noisy[:5000], clean[:5000])  # below threshold: no noise
+    diff = (noisy[5000:] - clean[5000:]) / LIF_MNIST.amplitude  # Hz
+    assert abs(float(diff.detach().std()) - LIF_MNIST.noise_std) < 0.5
+    assert (noisy >= 0).all()
+    (g,) = torch.autograd.grad(noisy.sum(), x)
+    (g_clean,) = torch.autograd.grad(act.eval()(x).sum(), x)
+    # no gradient through the noise: the same as without noise, except where clipped at 0
+    kept = noisy.detach() > 0
+    torch.testing.assert_close(g[kept], g_clean[kept])
+    assert (g[~kept] == 0).all()
+
+
+def test_rate_neuron_hard_mode_and_smoothing_anneal():
+    model = torch.nn.Sequential(RateNeuron(LIF_MNIST))
+    x = torch.linspace(-1, 1, 101)
+    set_smoothing(model, 0.0)
+    torch.testing.assert_close(model.eval()(x), LIF_MNIST.amplitude * LIF_MNIST.rate(x + 1))

@@ -1,0 +1,169 @@
+"""Spiking simulation: rates, streaming == batched, batching invariance, windows, and a tiny
+end-to-end case (train soft LIF -> convert -> simulate)."""
+
+import pytest
+import torch
+from torch import nn
+
+from softlif.activations import RateNeuron
+from softlif.convert import convert
+from softlif.neurons import IF, LIF, LIF_MNIST
+from softlif.simulate import Simulator, simulate
+from softlif.synapses import Synapse
+
+
+def small_net(seed: int = 0, neuron=LIF_MNIST) -> nn.Sequential:
+    torch.manual_seed(seed)
+    net = nn.Sequential(
+        nn.Conv2d(1, 6, 3, padding=1), RateNeuron(neuron), nn.AvgPool2d(2, 2, ceil_mode=True),
+        nn.Flatten(), nn.Linear(6 * 16, 20), RateNeuron(neuron), nn.Linear(20, 4),
+    )
+    with torch.no_grad():  # rates of tens of Hz
+        net[0].weight.mul_(3.0)
+        net[4].weight.mul_(20.0)
+    return net
+
+
+def images(n: int, seed: int = 1) -> torch.Tensor:
+    return torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("syn", [Synapse("lowpass", 0.02), Synapse("alpha", 0.01)])
+@pytest.mark.parametrize("neuron", [LIF_MNIST, IF(tau=0.01, tau_ref=0.002, amplitude=0.01)])
+def test_long_run_mean_output_approaches_rate_net(syn, neuron):
+    ann = small_net(neuron=neuron).eval()
+    snn = convert(ann, (1, 8, 8), syn)
+    x = images(6)
+    res = simulate(snn, x, presentation_time=2.0, reset=True)
+    mean = res.outputs[res.window_slice(0.2, 2.0)].mean(0)
+    rate_out = snn.rate_forward(x, "hard")
+    scale = rate_out.abs().max()
+    # spiking noise through a nonlinear neuron leaves a few per cent at these rates
+    assert float((mean - rate_out).abs().max()) < 0.08 * float(scale)
+    assert all(r > 1.0 for r in res.firing_rates())
+
+
+def test_layer_rates_match_spike_counts():
+    snn = convert(small_net(), (1, 8, 8))
+    res = simulate(snn, images(4), presentation_time=0.1, keep_neuron_counts=4)
+    assert res.neuron_counts is not None
+    for k, counts in enumerate(res.neuron_counts):
+        torch.testing.assert_close(counts.flatten(1).sum(1).double(), res.layer_counts[:, k])
+
+
+def test_streaming_equals_fast_mode():
+    snn = convert(small_net(), (1, 8, 8), Synapse("alpha", 0.005))
+    x = images(6)
+    fast = simulate(snn, x, presentation_time=0.03, batch_size=3, stream_length=2)
+    # the same streams, driven frame by frame: stream b shows images 2b, 2b + 1
+    sim = Simulator(snn, batch_size=3)
+    outs = []
+    for pos in range(2):
+        frame = x[[0 + pos, 2 + pos, 4 + pos]]
+        outs.append(torch.stack([sim.step(frame) for _ in range(30)]))  # (T, B, 4)
+    for pos in range(2):
+        assert torch.equal(outs[pos], fast.outputs[:, [0 + pos, 2 + pos, 4 + pos]])
+
+
+@pytest.mark.parametrize("init", ["zero", "uniform"])
+def test_batching_never_changes_a_result(init):
+    snn = convert(small_net(), (1, 8, 8), Synapse("lowpass", 0.004))
+    x = images(10)
+    kw = dict(presentation_time=0.02, stream_length=3, init=init)
+    a = simulate(snn, x, batch_size=4, **kw)
+    b = simulate(snn, x, batch_size=1, **kw)
+    # the same spikes; readouts equal up to the float rounding of batched matmuls
+    assert torch.equal(a.layer_counts, b.layer_counts)
+    torch.testing.assert_close(a.outputs, b.outputs, rtol=1e-5, atol=1e-5)
+
+
+def test_reset_makes_images_independent_and_back_to_back_carries_state():
+    snn = convert(small_net(), (1, 8, 8), Synapse("alpha", 0.005))
+    x = images(4)
+    fwd = simulate(snn, x, presentation_time=0.02, reset=True, batch_size=2)
+    rev = simulate(snn, x.flip(0), presentation_time=0.02, reset=True, batch_size=3)
+    assert torch.equal(fwd.layer_counts, rev.layer_counts.flip(0))
+    torch.testing.assert_close(fwd.outputs, rev.outputs.flip(1), rtol=1e-5, atol=1e-5)
+    chained = simulate(snn, x, presentation_time=0.02, batch_size=1)  # one stream of 4
+    assert torch.equal(chained.outputs[:, 0], fwd.outputs[:, 0])  # first image: same start
+    assert not torch.equal(chained.outputs[:, 1], fwd.outputs[:, 1])  # later: state carried
+
+
+def test_windows_and_error_vs_c1():
+    snn = convert(small_net(), (1, 8, 8))
+    x = images(8)
+    res = simulate(snn, x, presentation_time=0.05)
+    labels = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    c1, err = res.error_vs_c1(labels, c0=0.01)
+    assert len(c1) == 40
+    for k in (0, 13, 39):
+        assert float(err[k]) == pytest.approx(res.error(labels, 0.01, float(c1[k])))
+    with pytest.raises(ValueError, match="c0"):
+        res.error(labels, 0.04, 0.02)
+    with pytest.raises(ValueError, match="whole number"):
+        simulate(snn, x, presentation_time=0.0105)
+
+
+def test_bfloat16_synaptic_path_is_close():
+    snn = convert(small_net(), (1, 8, 8), Synapse("alpha", 0.005))
+    x = images(4)
+    a = simulate(snn, x, presentation_time=0.3)
+    b = simulate(snn, x, presentation_time=0.3, precision="bfloat16")
+    ma, mb = a.outputs[100:].mean(0), b.outputs[100:].mean(0)
+    assert float((ma - mb).abs().max()) < 0.1 * float(ma.abs().max())
+
+
+def test_fused_kernels_match_eager():
+    snn = convert(small_net(), (1, 8, 8), Synapse("alpha", 0.005))
+    x = images(3)
+    a = simulate(snn, x, presentation_time=0.1)
+    b = simulate(snn, x, presentation_time=0.1, fused=True)
+    # fused kernels may round differently, so a rare spike can move by a step
+    assert float((a.outputs.mean(0) - b.outputs.mean(0)).abs().max()) < 0.05
+    assert float((a.layer_counts - b.layer_counts).abs().max()) <= 0.01 * float(a.layer_counts.max())
+
+
+def blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Four classes of 8x8 images: a bright bar (row, column, or a diagonal) plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 4, (n,), generator=g)
+    x = 0.3 * torch.randn(n, 1, 8, 8, generator=g)
+    pos = torch.randint(1, 7, (n,), generator=g)
+    for i in range(n):
+        p, c = int(pos[i]), int(y[i])
+        if c == 0:
+            x[i, 0, p, :] += 1.0
+        elif c == 1:
+            x[i, 0, :, p] += 1.0
+        elif c == 2:
+            x[i, 0].diagonal().add_(1.0)
+        else:
+            x[i, 0].flip(1).diagonal().add_(1.0)
+    return x, y
+
+
+def test_tiny_end_to_end_snn_close_to_ann():
+    torch.manual_seed(0)
+    neuron = LIF(tau_rc=0.02, tau_ref=0.002, amplitude=0.063, noise_std=10.0)
+    ann = nn.Sequential(
+        nn.Conv2d(1, 8, 3, padding=1), RateNeuron(neuron), nn.AvgPool2d(2, 2),
+        nn.Flatten(), nn.Linear(128, 32), RateNeuron(neuron), nn.Linear(32, 4),
+    )
+    xtr, ytr = blobs(2000, 0)
+    xte, yte = blobs(300, 1)
+    opt = torch.optim.Adam(ann.parameters(), lr=3e-3)
+    ann.train()
+    for step in range(300):
+        idx = torch.randint(0, 2000, (64,), generator=torch.Generator().manual_seed(step))
+        loss = nn.functional.cross_entropy(ann(xtr[idx]), ytr[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    ann.eval()
+    with torch.no_grad():
+        ann_err = float((ann(xte).argmax(1) != yte).float().mean())
+    snn = convert(ann, (1, 8, 8), Synapse("alpha", 0.005))
+    res = simulate(snn, xte, presentation_time=0.2, batch_size=30)
+    snn_err = res.error(yte, 0.05, 0.2)
+    assert ann_err < 0.1, f"the ANN did not learn the toy task (error {ann_err:.3f})"
+    assert snn_err <= ann_err + 0.03, f"SNN error {snn_err:.3f} vs ANN {ann_err:.3f}"
