@@ -100,7 +100,7 @@ def test_locally_connected_matches_a_loop():
     xp = nn.functional.pad(x, (1, 1, 1, 1))
     for i in range(5):
         for j in range(4):
-            patch = xp[:, :, i:i + 3, j:j + 3].reshape(2, -1)
+            patch = xp[:, :, i:i + 3, j:j + 3].permute(0, 2, 3, 1).reshape(2, -1)  # (k, k, C)
             torch.testing.assert_close(y[:, :, i, j], patch @ lc.weight[i * 4 + j] +
                                        lc.bias[:, i, j])
     with pytest.raises(ValueError, match="expects input"):

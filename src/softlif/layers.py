@@ -28,11 +28,12 @@ class LocallyConnected2d(nn.Module):
     """2-D locally connected layer: like ``nn.Conv2d`` but with a separate filter bank per output
     position (weights are not shared across space), and a bias per output position and filter.
 
-    Implemented as ``unfold`` + one batched matmul over positions, so its cost is that of a dense
+    Implemented as a patch gather + one batched matmul over positions, so its cost is that of a dense
     layer with ``out_h * out_w * in_channels * k * k * out_channels`` multiply-adds.
 
     Shapes: input ``(B, C_in, H, W)`` -> output ``(B, C_out, H_out, W_out)``.
-    ``weight``: ``(H_out * W_out, C_in * k * k, C_out)``; ``bias``: ``(C_out, H_out, W_out)``.
+    ``weight``: ``(H_out * W_out, k * k * C_in, C_out)``, the middle axis ordered
+    (kernel row, kernel column, input channel); ``bias``: ``(C_out, H_out, W_out)``.
     """
 
     def __init__(
@@ -76,10 +77,17 @@ class LocallyConnected2d(nn.Module):
                 f"LocallyConnected2d expects input (B, {self.in_channels}, {self.in_size[0]}, "
                 f"{self.in_size[1]}), got {tuple(x.shape)}"
             )
-        b = x.shape[0]
-        cols = F.unfold(x, self.kernel_size, padding=self.padding, stride=self.stride)
-        # cols: (B, C_in*k*k, L) -> (L, B, C_in*k*k); weight: (L, C_in*k*k, C_out)
-        out = torch.bmm(cols.permute(2, 0, 1), self.weight.to(x.dtype))  # (L, B, C_out)
+        b, k, s, p = x.shape[0], self.kernel_size, self.stride, self.padding
+        # Work channels-last: (B, H, W, C), contiguous (free when x is channels-last already).
+        xl = x.permute(0, 2, 3, 1).contiguous()
+        if p:
+            xl = F.pad(xl, (0, 0, p, p, p, p))
+        patches = xl.unfold(1, k, s).unfold(2, k, s)  # view: (B, H_out, W_out, C_in, k, k)
+        # One gather into (L, B, k*k*C_in) with C_in innermost, matching memory order (a gather
+        # in F.unfold's (C_in, k, k) order from channels-last memory ran 4x slower).
+        cols = patches.permute(1, 2, 0, 4, 5, 3).reshape(-1, b, self.weight.shape[1])
+        out = torch.bmm(cols, self.weight.to(x.dtype))  # (L, B, C_out)
+        # a view, no copy: (B, C_out, H_out, W_out) with position-major strides
         out = out.permute(1, 2, 0).reshape(b, self.out_channels, *self.out_size)
         if self.bias is not None:
             out = out + self.bias.to(x.dtype)

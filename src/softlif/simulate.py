@@ -23,8 +23,9 @@ spikes in bfloat16 (spikes are exact in bf16; weights and pooled values are roun
 
 from __future__ import annotations
 
+import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -79,6 +80,11 @@ class Simulator:
     State (voltages, refractory times, synapse states, per-image spike counts) is explicit on
     this object; the network is not modified. Use :meth:`set_input` once per image then
     :meth:`step` per time step, or :meth:`step` with a frame each time (streaming).
+
+    Layout: the state of a conv layer is stored contiguous as ``(B, H, W, C)``, which the
+    linear maps see as a channels-last ``(B, C, H, W)`` view: oneDNN convolutions and CPU
+    pooling run several times faster channels-last, and the fused elementwise updates see
+    plain contiguous memory. Public accessors return the ``(B, C, H, W)`` view.
     """
 
     def __init__(
@@ -97,6 +103,8 @@ class Simulator:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if precision not in ("float32", "bfloat16"):
             raise ValueError(f"precision must be 'float32' or 'bfloat16', got {precision!r}")
+        if init not in ("zero", "uniform"):
+            raise ValueError(f"init must be 'zero' or 'uniform', got {init!r}")
         self.net = net
         self.dt = float(dt)
         self.batch_size = batch_size
@@ -110,7 +118,7 @@ class Simulator:
         self.j_bias: list[Tensor] = []
         for k, st in enumerate(stages):
             scale_in = 1.0 if k == 0 else stages[k - 1].neuron.amplitude / self.dt  # type: ignore[union-attr]
-            bias = st.bias.to(self.device, torch.float32)
+            bias = _to_state(st.bias.to(self.device, torch.float32)[None])[0]
             if st.neuron is not None:
                 self.j_gain.append(st.neuron.gain * scale_in)
                 self.j_bias.append(st.neuron.gain * bias + st.neuron.bias)
@@ -119,14 +127,18 @@ class Simulator:
                 self.j_bias.append(bias)
         # Linear maps on spikes, in the chosen precision (the first layer stays float32: its
         # input is the analog image).
-        self.linears: list[nn.Module] = [st.linear.to(self.device) for st in stages]
         self.spike_dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
-        if precision == "bfloat16":
-            self.linears = [self.linears[0]] + [_to_bf16(m) for m in self.linears[1:]]
-        compile_fn: Callable = torch.compile if fused else (lambda f, **kw: f)
-        self._input_update = compile_fn(_input_layer_update)
-        self._hidden_update = compile_fn(_hidden_layer_update)
-        self._readout_update = compile_fn(_readout_update)
+        self.linears: list[nn.Module] = [
+            _prepare_linear(st.linear, self.device, torch.float32 if k == 0 else self.spike_dtype)
+            for k, st in enumerate(stages)
+        ]
+        # fused=True compiles each layer's synapse + neuron + counting update into one kernel;
+        # the linear maps stay eager (oneDNN convs and channels-last pooling beat their
+        # compiled versions on CPU).
+        wrap = torch.compile if fused else (lambda f: f)
+        self._input_update = wrap(_input_layer_update)
+        self._hidden_update = wrap(_hidden_layer_update)
+        self._readout_update = wrap(_readout_update)
         self.j0: Tensor | None = None
         self.reset()
 
@@ -149,18 +161,28 @@ class Simulator:
                 v = torch.stack([
                     initial_voltage(shape, "uniform", torch.Generator().manual_seed(int(s)))
                     for s in seeds
-                ]).to(dev)
+                ])
             else:
-                v = initial_voltage((b, *shape), self.init, device=dev)
-            self.v.append(v)
-            self.ref.append(torch.zeros((b, *shape), device=dev))
-            self.count.append(torch.zeros((b, *shape), device=dev))
+                v = initial_voltage((b, *shape), "zero")
+            self.v.append(_to_state(v.to(dev)))
+            self.ref.append(torch.zeros_like(self.v[-1]))
+            self.count.append(torch.zeros_like(self.v[-1]))
         self.syn = [
-            self.net.synapse.initial_state(torch.zeros((b, *st.out_shape), device=dev))
+            self.net.synapse.initial_state(
+                _to_state(torch.zeros((b, *st.out_shape), device=dev)))
             for st in self.net.stages[1:]
         ]
-        self.spikes: list[Tensor] = [torch.zeros((b, *st.out_shape), device=dev)
-                                     for st in self.net.hidden_stages]
+        self._spikes = [torch.zeros_like(v) for v in self.v]
+
+    @property
+    def spikes(self) -> list[Tensor]:
+        """Last step's spikes (0/1) per hidden layer, ``(B, *out_shape)``."""
+        return [_from_state(s) for s in self._spikes]
+
+    @property
+    def voltages(self) -> list[Tensor]:
+        """Membrane voltages per hidden layer, ``(B, *out_shape)``."""
+        return [_from_state(v) for v in self.v]
 
     @torch.no_grad()
     def set_input(self, x: Tensor) -> None:
@@ -172,15 +194,14 @@ class Simulator:
                 f"got {tuple(x.shape)}"
             )
         x = x.to(self.device, torch.float32)
-        st0 = self.net.stages[0]
-        neuron = st0.neuron
-        assert neuron is not None
-        self.j0 = self.j_gain[0] * self.linears[0](x) + self.j_bias[0]
+        if x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        self.j0 = self.j_gain[0] * _to_state(self.linears[0](x)) + self.j_bias[0]
 
     def take_counts(self) -> list[Tensor]:
-        """Return the per-neuron spike counts since the last call (B, *shape) and zero them."""
-        out = self.count
-        self.count = [torch.zeros_like(c) for c in out]
+        """Per-neuron spike counts since the last call, ``(B, *out_shape)``; zeroes them."""
+        out = [_from_state(c) for c in self.count]
+        self.count = [torch.zeros_like(c) for c in self.count]
         return out
 
     @torch.no_grad()
@@ -191,29 +212,37 @@ class Simulator:
             self.set_input(x)
         if self.j0 is None:
             raise RuntimeError("call set_input(x) (or step(x)) before step()")
-        stages = self.net.stages
-        s, self.v[0], self.ref[0], self.count[0] = self._input_update(
-            stages[0].neuron, self.dt, self.j0, self.v[0], self.ref[0], self.count[0]
+        stages, v, ref, count, syn = self.net.stages, self.v, self.ref, self.count, self.syn
+        s, v[0], ref[0], count[0] = self._input_update(
+            stages[0].neuron, self.dt, self.j0, v[0], ref[0], count[0]
         )
-        self.spikes[0] = s
+        self._spikes[0] = s
         for k in range(1, len(stages) - 1):
-            i = self.linears[k](s.to(self.spike_dtype))
-            s, self.syn[k - 1], self.v[k], self.ref[k], self.count[k] = self._hidden_update(
-                stages[k].neuron, self.dt, self.decay, self.j_gain[k], i, self.syn[k - 1],
-                self.j_bias[k], self.v[k], self.ref[k], self.count[k],
+            i = _to_state(self.linears[k](_from_state(s.to(self.spike_dtype))))
+            s, syn[k - 1], v[k], ref[k], count[k] = self._hidden_update(
+                stages[k].neuron, self.dt, self.decay, self.j_gain[k], i, syn[k - 1],
+                self.j_bias[k], v[k], ref[k], count[k],
             )
-            self.spikes[k] = s
-        i = self.linears[-1](s.to(self.spike_dtype))
-        out, self.syn[-1] = self._readout_update(
-            self.decay, self.j_gain[-1], i, self.syn[-1], self.j_bias[-1]
-        )
+            self._spikes[k] = s
+        i = self.linears[-1](_from_state(s.to(self.spike_dtype)))
+        out, syn[-1] = self._readout_update(self.decay, self.j_gain[-1], i, syn[-1],
+                                            self.j_bias[-1])
         return out
 
 
-def _to_bf16(m: nn.Module) -> nn.Module:
-    import copy
+def _to_state(t: Tensor) -> Tensor:
+    """(B, C, H, W) -> contiguous (B, H, W, C) (free if ``t`` is channels-last); else as is."""
+    return t.permute(0, 2, 3, 1).contiguous() if t.dim() == 4 else t
 
-    m = copy.deepcopy(m).to(torch.bfloat16)
+
+def _from_state(t: Tensor) -> Tensor:
+    """(B, H, W, C) -> (B, C, H, W) channels-last view (no copy); else as is."""
+    return t.permute(0, 3, 1, 2) if t.dim() == 4 else t
+
+
+def _prepare_linear(m: nn.Module, device: torch.device, dtype: torch.dtype) -> nn.Module:
+    """A private copy of a stage's linear map, on ``device`` in ``dtype``, convs channels-last."""
+    m = copy.deepcopy(m).to(device=device, dtype=dtype)
     for sub in m.modules():
         if isinstance(sub, nn.Conv2d):
             sub.to(memory_format=torch.channels_last)

@@ -1,0 +1,145 @@
+"""Spiking-simulation throughput vs. the dense ceiling, measured side by side in one run.
+
+For the paper's MNIST and CIFAR-10 nets (random weights scaled so each layer fires at the
+paper's rates, printed below), T = 200 steps, batch 32:
+
+* dense ceiling = (images per second of one plain ReLU ANN forward, best batch size) / T,
+  i.e. what T dense forward passes per image would cost;
+* softlif's simulation, eager and fused (torch.compile), in float32 and with the bfloat16
+  synaptic path, as images/s and as a ratio to the ceiling; the bf16 row also reports its
+  accuracy cost against float32 (argmax agreement and mean |readout difference|).
+
+    python benchmarks/bench_simulation.py [--nets mnist cifar10] [--images 64] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+
+import torch
+
+from softlif.convert import SpikingNetwork, convert
+from softlif.networks import NETS, build
+from softlif.simulate import simulate
+from softlif.synapses import Synapse
+
+# Per-layer target rates (Hz): the paper's reported means (SPEC section 5).
+TARGET_RATES = {"mnist": [4.6, 15.6, 4.2], "cifar10": [173.3, 99.0, 9.7, 7.2]}
+
+
+@torch.no_grad()
+def scale_to_rates(snn: SpikingNetwork, x: torch.Tensor, targets: list[float]) -> list[float]:
+    """Scale each hidden stage's weights and bias so its mean hard rate on ``x`` hits the target
+    (bisection on a log scale); returns the achieved rates (Hz)."""
+    h = x
+    achieved = []
+    for st, target in zip(snn.hidden_stages, targets, strict=True):
+        pre = st.linear(h)
+        lo, hi = 1e-3, 1e3
+        for _ in range(60):
+            mid = (lo * hi) ** 0.5
+            rate = st.neuron.rate(st.neuron.current(mid * (pre + st.bias))).mean()
+            lo, hi = (mid, hi) if rate < target else (lo, mid)
+        k = (lo * hi) ** 0.5
+        for p in st.linear.parameters():
+            p.mul_(k)
+        st.bias.mul_(k)
+        r = st.neuron.rate(st.neuron.current(st.affine(h)))
+        achieved.append(float(r.mean()))
+        h = st.neuron.amplitude * r
+    return achieved
+
+
+def time_it(fn, repeats: int = 3) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+@torch.no_grad()
+def dense_ceiling(name: str, steps: int) -> tuple[float, int]:
+    spec = NETS[name]
+    ann = build(spec, "relu").eval()
+    best, best_bs = 0.0, 0
+    for bs in (32, 64, 128):
+        x = torch.randn(bs, *spec.input_shape)
+        t = time_it(lambda x=x: ann(x))
+        if bs / t > best:
+            best, best_bs = bs / t, bs
+    return best / steps, best_bs
+
+
+def bench_net(name: str, n_images: int, steps: int, batch: int) -> dict:
+    torch.manual_seed(0)
+    spec = NETS[name]
+    ann = build(spec, "softlif").eval()
+    snn = convert(ann, spec.input_shape, Synapse("alpha", 0.005))
+    x = torch.randn(n_images, *spec.input_shape)
+    rates = scale_to_rates(snn, x[:64], TARGET_RATES[name])
+    ceiling, best_bs = dense_ceiling(name, steps)
+    row: dict = {"net": name, "rate_net_rates_hz": rates, "ceiling_img_s": ceiling,
+                 "ceiling_batch": best_bs, "variants": {}}
+    t_pres = steps * 0.001
+    ref_out = None
+    for label, kw in [("eager fp32", {}), ("fused fp32", {"fused": True}),
+                      ("fused bf16", {"fused": True, "precision": "bfloat16"})]:
+        # warm-up (compilation) on a short run, then one timed run
+        simulate(snn, x[:batch], presentation_time=0.005, batch_size=batch, **kw)
+        t0 = time.perf_counter()
+        res = simulate(snn, x, presentation_time=t_pres, batch_size=batch, **kw)
+        dt = time.perf_counter() - t0
+        entry = {"img_s": n_images / dt, "ratio": n_images / dt / ceiling,
+                 "snn_rates_hz": res.firing_rates()}
+        mean_out = res.outputs.mean(0)
+        if ref_out is None:
+            ref_out = mean_out
+        else:
+            entry["argmax_agreement_vs_eager_fp32"] = float(
+                (mean_out.argmax(1) == ref_out.argmax(1)).float().mean())
+            entry["mean_abs_readout_diff"] = float((mean_out - ref_out).abs().mean())
+            entry["readout_scale"] = float(ref_out.abs().mean())
+        row["variants"][label] = entry
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--nets", nargs="+", default=["mnist", "cifar10"], choices=list(TARGET_RATES))
+    ap.add_argument("--images", type=int, default=64, help="images per timed run")
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--json", help="also write the figures here")
+    args = ap.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor()}"
+          f", {os.cpu_count()} cpus; T = {args.steps} steps of 1 ms, batch {args.batch}")
+    rows = []
+    for name in args.nets:
+        row = bench_net(name, args.images, args.steps, args.batch)
+        rows.append(row)
+        print(f"\n{name}: per-layer rates (Hz) of the scaled rate net: "
+              + ", ".join(f"{r:.1f}" for r in row["rate_net_rates_hz"]))
+        print(f"  dense ceiling: {row['ceiling_img_s']:.2f} img/s "
+              f"(T x ANN forward, best batch {row['ceiling_batch']})")
+        print(f"  {'variant':<12} {'img/s':>8} {'x ceiling':>10}  SNN rates (Hz)")
+        for label, e in row["variants"].items():
+            extra = ""
+            if "argmax_agreement_vs_eager_fp32" in e:
+                extra = (f"  agree {e['argmax_agreement_vs_eager_fp32']:.3f}, "
+                         f"|d readout| {e['mean_abs_readout_diff']:.4f} of {e['readout_scale']:.3f}")
+            rates = ", ".join(f"{r:.1f}" for r in e["snn_rates_hz"])
+            print(f"  {label:<12} {e['img_s']:8.2f} {e['ratio']:10.2f}  [{rates}]{extra}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+"""Batched preprocessing as in Hunsberger & Eliasmith (arXiv 1510.08829, 1611.05141).
+
+Every image is scaled to [0, 1] and the training split's mean image is subtracted. For
+training, random crops (SVHN 28 of 32, CIFAR 24 of 32, ImageNet 224 of 256) and random
+horizontal flips (CIFAR and ImageNet only) are applied; at test time the central crop is
+used. Everything runs on whole uint8 batches as tensor indexing (on the batch's device);
+randomness comes only from an explicit :class:`torch.Generator`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from .split import ArraySplit
+
+#: Per data set: (crop side in pixels or None, horizontal flips) as used in the papers.
+PAPER_SETTINGS: dict[str, tuple[int | None, bool]] = {
+    "mnist": (None, False),
+    "fashion-mnist": (None, False),
+    "svhn": (28, False),
+    "cifar10": (24, True),
+    "cifar100": (24, True),
+    "imagenet": (224, True),
+}
+
+_KIND = "softlif.data.Preprocess"
+
+
+@dataclass(frozen=True, eq=False)
+class Preprocess:
+    """Scale to [0, 1], subtract the mean image, crop and (in training) flip.
+
+    Attributes:
+        mean_image: float32 (C, H, W), the mean training image in [0, 1] units at the full
+            (uncropped) size H x W of the input images.
+        crop: side of the square crop in pixels, or None for no cropping.
+        flip: whether :meth:`train` flips each image horizontally with probability 1/2.
+
+    Output of :meth:`train` / :meth:`test`: float32 (N, C, crop, crop) (or (N, C, H, W)
+    without crop) on the input batch's device, ``x / 255 - mean_image`` cropped.
+    """
+
+    mean_image: torch.Tensor
+    crop: int | None = None
+    flip: bool = False
+
+    def __post_init__(self) -> None:
+        m = self.mean_image
+        if not isinstance(m, torch.Tensor) or m.ndim != 3 or not m.is_floating_point():
+            raise ValueError(f"mean_image must be a float tensor (C, H, W), got {m!r:.80}")
+        object.__setattr__(self, "mean_image", m.detach().to(torch.float32))
+        if self.crop is not None:
+            if isinstance(self.crop, bool) or not isinstance(self.crop, int) or self.crop < 1:
+                raise ValueError(f"crop must be a positive int or None, got {self.crop!r}")
+            if self.crop > min(m.shape[1:]):
+                raise ValueError(f"crop {self.crop} larger than the images {tuple(m.shape[1:])}")
+        if not isinstance(self.flip, bool):
+            raise ValueError(f"flip must be a bool, got {self.flip!r}")
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """Shape (C, H, W) of one input image."""
+        c, h, w = self.mean_image.shape
+        return int(c), int(h), int(w)
+
+    @property
+    def output_shape(self) -> tuple[int, int, int]:
+        """Shape (C, h, w) of one preprocessed image."""
+        c, h, w = self.input_shape
+        return (c, self.crop, self.crop) if self.crop is not None else (c, h, w)
+
+    def _check(self, batch: torch.Tensor) -> None:
+        if not isinstance(batch, torch.Tensor) or batch.dtype != torch.uint8 or batch.ndim != 4:
+            what = getattr(batch, "dtype", type(batch).__name__)
+            shape = tuple(getattr(batch, "shape", ()))
+            raise ValueError(f"expected a uint8 batch (N, C, H, W), got {what} {shape}")
+        if tuple(batch.shape[1:]) != self.input_shape:
+            raise ValueError(
+                f"batch images have shape {tuple(batch.shape[1:])}, the mean image "
+                f"{self.input_shape}"
+            )
+
+    def _normalise(self, x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        return x.to(torch.float32).div_(255.0).sub_(mean)
+
+    def test(self, batch: torch.Tensor) -> torch.Tensor:
+        """Deterministic test-time preprocessing: scale, subtract mean, central crop.
+
+        Args:
+            batch: uint8 (N, C, H, W).
+
+        Returns:
+            float32 (N, *output_shape) on ``batch.device``.
+        """
+        self._check(batch)
+        mean = self.mean_image.to(batch.device)
+        if self.crop is not None:
+            _, h, w = self.input_shape
+            top, left = (h - self.crop) // 2, (w - self.crop) // 2
+            rows, cols = slice(top, top + self.crop), slice(left, left + self.crop)
+            batch, mean = batch[:, :, rows, cols], mean[:, rows, cols]
+        return self._normalise(batch, mean).contiguous()
+
+    def train(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Training preprocessing: scale, subtract mean, random crop, random flip.
+
+        Each image gets its own crop offset (uniform over all positions) and, if
+        ``flip``, a horizontal flip with probability 1/2. Draws, in this order: N row
+        offsets, N column offsets, N flip coins, all from ``generator`` (on its device),
+        so equal generator states give equal outputs.
+
+        Args:
+            batch: uint8 (N, C, H, W).
+            generator: the only source of randomness.
+
+        Returns:
+            float32 (N, *output_shape) on ``batch.device``.
+        """
+        if not isinstance(generator, torch.Generator):
+            raise TypeError("train() needs an explicit torch.Generator for its randomness")
+        self._check(batch)
+        n = batch.shape[0]
+        _, h, w = self.input_shape
+        ch, cw = (self.crop, self.crop) if self.crop is not None else (h, w)
+        gdev = generator.device
+        if self.crop is not None:
+            top = torch.randint(0, h - ch + 1, (n,), generator=generator, device=gdev)
+            left = torch.randint(0, w - cw + 1, (n,), generator=generator, device=gdev)
+        else:
+            top = left = torch.zeros(n, dtype=torch.long, device=gdev)
+        flips = (
+            torch.randint(0, 2, (n,), generator=generator, device=gdev).bool()
+            if self.flip
+            else None
+        )
+        mean = self.mean_image.to(batch.device)
+        if self.crop is None and flips is None:
+            return self._normalise(batch, mean).contiguous()
+        dev = batch.device
+        rows = top.to(dev)[:, None] + torch.arange(ch, device=dev)  # (N, ch)
+        cols = left.to(dev)[:, None] + torch.arange(cw, device=dev)  # (N, cw)
+        if flips is not None:
+            cols = torch.where(flips.to(dev)[:, None], cols.flip(1), cols)
+        # One gather over the flattened pixel axis: index (N, C, ch*cw) into (N, C, H*W).
+        c = batch.shape[1]
+        lin = (rows[:, :, None] * w + cols[:, None, :]).reshape(n, 1, ch * cw).expand(n, c, -1)
+        x = batch.reshape(n, c, h * w).gather(2, lin)
+        m = mean.reshape(1, c, h * w).expand(n, c, h * w).gather(2, lin)
+        return self._normalise(x, m).reshape(n, c, ch, cw)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict (tensor, ints, bool, str) for ``torch.save``; ``crop`` 0 means None.
+
+        Loadable with ``torch.load(..., weights_only=True)``; invert with :meth:`from_dict`.
+        """
+        return {
+            "kind": _KIND,
+            "version": 1,
+            "mean_image": self.mean_image.detach().cpu().clone(),
+            "crop": 0 if self.crop is None else int(self.crop),
+            "flip": bool(self.flip),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Preprocess:
+        """Rebuild from :meth:`to_dict` output. Raises ValueError on a malformed dict."""
+        if not isinstance(d, dict) or d.get("kind") != _KIND or d.get("version") != 1:
+            raise ValueError(f"not a {_KIND} v1 dict: {d!r:.200}")
+        crop, flip, mean = d.get("crop"), d.get("flip"), d.get("mean_image")
+        if not isinstance(crop, int) or isinstance(crop, bool) or crop < 0:
+            raise ValueError(f"bad 'crop' entry {crop!r}")
+        if not isinstance(flip, bool) or not isinstance(mean, torch.Tensor):
+            raise ValueError("bad 'flip' or 'mean_image' entry")
+        return cls(mean, None if crop == 0 else crop, flip)
+
+
+def compute_mean_image(
+    source: ArraySplit | np.ndarray | torch.Tensor | Dataset,
+    *,
+    limit: int | None = None,
+    batch_size: int = 1000,
+    num_workers: int = 0,
+) -> torch.Tensor:
+    """Mean image of a training split, float32 (C, H, W) in [0, 1] units.
+
+    Args:
+        source: uint8 images (N, C, H, W) as an :class:`ArraySplit`, array or tensor, or a
+            data set whose items are ``(uint8 image (C, H, W), label)`` (e.g. ImageNet).
+        limit: use at most this many images, evenly spaced over the split (a data set
+            sorted by class is still sampled across classes); None = all.
+        batch_size: images summed per step (bounds the memory use).
+        num_workers: DataLoader workers when ``source`` is a data set.
+    """
+    if isinstance(source, ArraySplit):
+        source = source.images
+    if isinstance(source, (np.ndarray, torch.Tensor)):
+        x = torch.as_tensor(source)
+        if x.dtype != torch.uint8 or x.ndim != 4:
+            raise ValueError(f"expected uint8 images (N, C, H, W), got {x.dtype} {tuple(x.shape)}")
+        n = len(x)
+        idx = _spaced(n, limit)
+        total = torch.zeros(x.shape[1:], dtype=torch.float64)
+        for s in range(0, len(idx), batch_size):
+            total += x[idx[s : s + batch_size]].to(torch.float64).sum(0)
+        count = len(idx)
+    else:
+        n = len(source)  # type: ignore[arg-type]
+        sub = Subset(source, _spaced(n, limit).tolist())
+        loader = DataLoader(sub, batch_size=batch_size, num_workers=num_workers)
+        total, count = None, 0
+        for xb, _ in loader:
+            s = xb.to(torch.float64).sum(0)
+            total = s if total is None else total + s
+            count += len(xb)
+    if not count:
+        raise ValueError("cannot compute the mean image of an empty split")
+    return (total / (255.0 * count)).to(torch.float32)
+
+
+def _spaced(n: int, limit: int | None) -> torch.Tensor:
+    if limit is None or limit >= n:
+        return torch.arange(n)
+    idx = np.linspace(0, n - 1, max(limit, 1)).round().astype(np.int64)
+    return torch.from_numpy(np.unique(idx))
+
+
+def paper_preprocess(
+    dataset_name: str,
+    train_split: ArraySplit | np.ndarray | torch.Tensor | Dataset,
+    *,
+    mean_limit: int | None = None,
+) -> Preprocess:
+    """The papers' preprocessing for ``dataset_name``, mean image from ``train_split``.
+
+    MNIST / Fashion-MNIST: no crop, no flip; SVHN: 28x28 random crops, no flip;
+    CIFAR-10/100: 24x24 random crops + flips; ImageNet: 224x224 crops (of the 256x256
+    images) + flips. Mean-image subtraction for all; centre crop at test time.
+
+    Args:
+        dataset_name: one of :data:`PAPER_SETTINGS`.
+        train_split: the training images (see :func:`compute_mean_image`).
+        mean_limit: evenly spaced subsample for the mean (useful for ImageNet).
+    """
+    if dataset_name not in PAPER_SETTINGS:
+        raise ValueError(
+            f"no paper preprocessing for {dataset_name!r}; known: {sorted(PAPER_SETTINGS)} "
+            f"(build a Preprocess(mean_image, crop, flip) yourself for other data)"
+        )
+    crop, flip = PAPER_SETTINGS[dataset_name]
+    return Preprocess(compute_mean_image(train_split, limit=mean_limit), crop, flip)
