@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from softlif.activations import RateNeuron, set_smoothing
+from softlif.activations import (
+    RateNeuron,
+    hash_normal,
+    set_rate_mode,
+    set_smoothing,
+    use_fused_kernels,
+)
 from softlif.neurons import IF, LIF, LIF_CIFAR, LIF_MNIST, lif_rate, soft_lif_rate
 
 
@@ -183,6 +189,38 @@ def test_rate_neuron_noise_only_in_training_and_above_threshold():
 
 def test_rate_neuron_hard_mode_and_smoothing_anneal():
     model = torch.nn.Sequential(RateNeuron(LIF_MNIST))
-    x = torch.linspace(-1, 1, 101)
-    set_smoothing(model, 0.0)
-    torch.testing.assert_close(model.eval()(x), LIF_MNIST.amplitude * LIF_MNIST.rate(x + 1))
+    x = torch.linspace(-1, 1, 100)  # no point at the threshold itself, where x + 1 - 1 != x
+    expected = LIF_MNIST.amplitude * LIF_MNIST.rate(x + 1)
+    set_smoothing(model, 0.0)  # soft mode with g = 0 is the hard curve
+    torch.testing.assert_close(model.eval()(x), expected)
+    set_smoothing(model, 0.02)
+    assert not torch.allclose(model(x), expected)
+    set_rate_mode(model, "hard")
+    torch.testing.assert_close(model(x), expected)
+
+
+@pytest.mark.parametrize("neuron", [LIF_MNIST, LIF_CIFAR, IF(tau_ref=0.002)])
+def test_fused_activation_matches_eager(neuron):
+    gen = torch.Generator().manual_seed(3)
+    x = (torch.randn(4, 3, 8, 8, generator=gen) * 2).requires_grad_()
+    outs = []
+    for fused in (False, True):
+        use_fused_kernels(fused)
+        act = RateNeuron(neuron, generator=torch.Generator().manual_seed(7)).train()
+        y = act(x)
+        (g,) = torch.autograd.grad((y * torch.linspace(0, 1, y.numel()).view_as(y)).sum(), x)
+        outs.append((y.detach(), g))
+    use_fused_kernels(False)
+    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(outs[0][1], outs[1][1], rtol=1e-4, atol=1e-5)
+
+
+def test_hash_noise_is_standard_normal_and_seeded():
+    like = torch.empty(400_000)
+    a = hash_normal(torch.tensor(11), like)
+    b = hash_normal(torch.tensor(12), like)
+    assert torch.equal(a, hash_normal(torch.tensor(11), like))
+    assert abs(float(a.mean())) < 0.01 and abs(float(a.std()) - 1) < 0.01
+    assert abs(float((a**4).mean()) - 3) < 0.05  # Gaussian kurtosis
+    assert abs(float((a * b).mean())) < 0.01  # different seeds: uncorrelated
+    assert abs(float((a[1:] * a[:-1]).mean())) < 0.01  # neighbours: uncorrelated

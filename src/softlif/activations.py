@@ -9,6 +9,8 @@ type and parameters.
 from __future__ import annotations
 
 import dataclasses
+import math
+from collections.abc import Callable
 from typing import Literal
 
 import torch
@@ -17,6 +19,106 @@ from torch import nn
 from .neurons import NeuronType
 
 RateMode = Literal["soft", "hard"]
+
+
+# splitmix64 constants (Steele, Lea & Flood 2014) as signed int64 (torch wraps on overflow)
+_GOLDEN = 0x9E3779B97F4A7C15 - 2**64
+_MIX1 = 0xBF58476D1CE4E5B9 - 2**64
+_MIX2 = 0x94D049BB133111EB - 2**64
+
+
+def _shr(z: torch.Tensor, k: int) -> torch.Tensor:
+    """Logical right shift of int64 (torch's >> is arithmetic)."""
+    return (z >> k) & ((1 << (64 - k)) - 1)
+
+
+def hash_normal(seed: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Standard normal noise shaped like ``like``, a pure function of ``seed`` (int64 tensor).
+
+    Element i gets splitmix64 of the state (seed + i) * golden -> two 24-bit uniforms -> Box-Muller. Being a
+    function of (seed, index) it fuses into the activation kernel (torch's CPU generator costs
+    ~4 ns per number, as much as the rest of the soft-LIF forward); tails reach ~5.9 sigma.
+    """
+    idx = torch.arange(like.numel(), device=like.device, dtype=torch.int64).view(like.shape)
+    # (seed + i) * golden, not i * golden + seed: inductor folds the latter into its index
+    # arithmetic, whose constants then overflow int64 when it generates the kernel
+    z = (idx + seed) * _GOLDEN
+    z = (z ^ _shr(z, 30)) * _MIX1
+    z = (z ^ _shr(z, 27)) * _MIX2
+    z = z ^ _shr(z, 31)
+    u1 = (_shr(z, 40).to(like.dtype) + 0.5) * 2.0**-24  # (0, 1)
+    u2 = ((z >> 16) & 0xFFFFFF).to(like.dtype) * 2.0**-24  # [0, 1)
+    return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
+
+
+def _activation_forward(x, seed, value, params, gain: float, bias: float, amplitude: float,
+                        noise_std: float):
+    """amplitude * max(rate(J) + noise_std * N(0, 1) * [J > 1], 0), J = gain x + bias; no noise
+    when ``seed`` is None."""
+    z = gain * x + (bias - 1.0)  # excess current over the threshold 1
+    rate, aux = value(z, *params)  # Hz
+    noisy = rate
+    if seed is not None:
+        noise = hash_normal(seed, x)
+        noisy = torch.clamp(rate + noise_std * noise * (z > 0), min=0.0)
+    return amplitude * noisy, rate, aux
+
+
+def _activation_backward(grad, out, rate, aux, derivative, params, gain: float,
+                         amplitude: float, clipped: bool):
+    d = derivative(rate, aux, *params)
+    if clipped:  # units the noise pushed below 0 were clipped: no gradient
+        d = d * (out > 0)
+    return grad * (amplitude * gain) * d
+
+
+# The elementwise work of a rate activation, forward and backward; `use_fused_kernels(True)`
+# compiles each into one kernel (torch.compile), which is what makes soft-LIF training cheap.
+_KERNELS: dict[str, Callable] = {"forward": _activation_forward,
+                                 "backward": _activation_backward}
+
+
+_COMPILED: dict[str, Callable] = {}
+
+
+def use_fused_kernels(enabled: bool = True) -> None:
+    """Fuse the rate activations' forward and backward into single kernels with torch.compile.
+
+    One-off compile cost (tens of seconds on CPU, cached on disk by PyTorch); the formulas are
+    the same, up to float rounding. See benchmarks/bench_training.py for the speed-up.
+    """
+    if enabled and not _COMPILED:
+        # Compiled once per process and kept. Static shapes: with dynamic=True, torch 2.13's
+        # CPU codegen returned garbage for the IF curve (tests/test_neurons.py checks fused ==
+        # eager); a net has only a few activation shapes, each compiled once.
+        _COMPILED["forward"] = torch.compile(_activation_forward, dynamic=False)
+        _COMPILED["backward"] = torch.compile(_activation_backward, dynamic=False)
+    if enabled:
+        _KERNELS.update(_COMPILED)
+    else:
+        _KERNELS.update(forward=_activation_forward, backward=_activation_backward)
+
+
+class _RateActivation(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, seed, neuron, soft: bool, fused: bool):  # type: ignore[override]
+        value, derivative, params = neuron.rate_kernels(soft)
+        fwd = _KERNELS["forward"] if fused else _activation_forward
+        out, rate, aux = fwd(x, seed, value, params, float(neuron.gain),
+                                             float(neuron.bias), float(neuron.amplitude),
+                                             float(neuron.noise_std))
+        ctx.save_for_backward(out, rate, aux)
+        ctx.derivative, ctx.params, ctx.neuron = derivative, params, neuron
+        ctx.clipped = seed is not None
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):  # type: ignore[override]
+        out, rate, aux = ctx.saved_tensors
+        n = ctx.neuron
+        gx = _KERNELS["backward"](grad, out, rate, aux, ctx.derivative, ctx.params,
+                                  float(n.gain), float(n.amplitude), ctx.clipped)
+        return gx, None, None, None, None
 
 
 class RateNeuron(nn.Module):
@@ -42,19 +144,13 @@ class RateNeuron(nn.Module):
         self.generator = generator
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = self.neuron
-        j = n.current(x)
-        rate = n.soft_rate(j) if self.mode == "soft" else n.rate(j)  # Hz
-        if self.training and n.noise_std > 0:
-            with torch.no_grad():
-                noise = torch.randn(
-                    rate.shape, generator=self.generator, dtype=rate.dtype, device=rate.device
-                )
-                noise.mul_(n.noise_std).mul_(j > 1.0)
-            # the noise is a constant offset for autograd; clipping at 0 zeroes the gradient
-            # of units pushed below 0 (the soft-rate derivative is finite, so no 0 * inf)
-            rate = torch.clamp(rate + noise, min=0.0)
-        return n.amplitude * rate
+        seed = None
+        if self.training and self.neuron.noise_std > 0:
+            # one draw from the (explicit or default) generator seeds this call's noise
+            seed = torch.randint(-(2**62), 2**62, (), generator=self.generator).to(x.device)
+        # inference (no autograd) stays eager: it is cheap and its batch shapes vary
+        fused = torch.is_grad_enabled() and x.requires_grad
+        return _RateActivation.apply(x, seed, self.neuron, self.mode == "soft", fused)
 
     def extra_repr(self) -> str:
         return f"{self.neuron}, mode={self.mode!r}"

@@ -15,6 +15,7 @@ layer of neurons of its own output size.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Literal
@@ -24,7 +25,7 @@ from torch import nn
 
 from .activations import RateNeuron
 from .layers import LocallyConnected2d, avg_pool
-from .neurons import IF, LIF, LIF_CIFAR, LIF_MNIST, NeuronType
+from .neurons import IF, LIF, LIF_CIFAR, LIF_MNIST, NeuronType, neuron_from_dict, neuron_to_dict
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,40 @@ NETS: dict[str, NetSpec] = {
         LIF_CIFAR,
     ),
 }
+
+
+_LAYER_TYPES: dict[str, type] = {"conv": Conv, "local": Local, "pool": Pool, "dense": Dense,
+                                  "dropout": Dropout}
+
+
+def spec_to_dict(spec: NetSpec) -> dict:
+    """Plain-data form of a spec (for checkpoints, JSON and config files)."""
+    return {
+        "name": spec.name,
+        "input_shape": list(spec.input_shape),
+        "layers": [{"kind": type(layer).__name__.lower(), **dataclasses.asdict(layer)}
+                   for layer in spec.layers],
+        "neuron": neuron_to_dict(spec.neuron),
+    }
+
+
+def spec_from_dict(d: dict) -> NetSpec:
+    """Inverse of :func:`spec_to_dict`, with clear errors for malformed specs."""
+    try:
+        layers = []
+        for item in d["layers"]:
+            item = dict(item)
+            kind = item.pop("kind")
+            if kind not in _LAYER_TYPES:
+                raise ValueError(f"unknown layer kind {kind!r}; known: {', '.join(_LAYER_TYPES)}")
+            layers.append(_LAYER_TYPES[kind](**item))
+        neuron = neuron_from_dict(d["neuron"])
+        if not isinstance(neuron, LIF):
+            raise ValueError("a network spec's neuron must be a LIF")
+        c, h, w = (int(v) for v in d["input_shape"])
+        return NetSpec(str(d["name"]), (c, h, w), tuple(layers), neuron)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"malformed network spec: {type(e).__name__}: {e}") from None
 
 
 def get_spec(name: str) -> NetSpec:

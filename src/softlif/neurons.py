@@ -17,98 +17,137 @@ Threshold current is 1 and, with ``bias = 1``, a unit fires when ``x > 0``.
 
 >>> lif = LIF(tau_rc=0.02, tau_ref=0.002)
 >>> round(float(lif.rate(torch.tensor(2.0))), 3)  # 1 / (0.002 + 0.02 * log(2)) Hz
-63.214
+63.04
 >>> float(lif.rate(torch.tensor(0.5)))  # below threshold: silent
 0.0
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
-import torch.nn.functional as F
 
 Tensor = torch.Tensor
 
-# Below this u = z / g, log(softplus(u)) == u to float64 precision (error ~ exp(u) / 2 < 5e-14)
-# and we use the identity directly: softplus(u) itself underflows to 0 near u = -104 (float32)
-# or u = -745 (float64), after which log(softplus(u)) would be -inf.
-_LOG_SOFTPLUS_LINEAR_BELOW = -30.0
+# Rate curves as (value, derivative) kernel pairs in the excess current z = J - 1.
+#
+# ``value(z, *params) -> (rate, aux)`` and ``derivative(rate, aux, *params) -> d rate / d z``:
+# the backward pass reuses the forward's rate and one auxiliary tensor, so it needs at most
+# one transcendental. Each pair is written once with explicit derivatives, so value and
+# gradient are finite for every finite float input (autograd through where/clamp would give
+# 0 * inf = NaN at the threshold or in the far tail), and torch.compile fuses each into one
+# kernel.
+
+# For u = z / g above this, softplus(u) == u in float32 and exp(u) is not evaluated.
+_SOFTPLUS_LINEAR_ABOVE = 20.0
+# For u below this, log(1 + 1/rho_g) == -(log g + u) to float64 precision (relative error
+# ~exp(u) < 1e-13); softplus(u) itself would underflow to 0 near u = -104 (float32), after
+# which 1 / rho_g is inf. Below it the derivative's factor sigmoid(u) / rho_g is exactly 1 / g.
+_SOFTPLUS_TAIL_BELOW = -30.0
+_SOFTPLUS_AT_TAIL = math.log1p(math.exp(_SOFTPLUS_TAIL_BELOW))  # softplus is monotone
+
+# Speed: x86 arithmetic on denormal floats is 10-20x slower, and SIMD log1p / expm1 of x form
+# denormal intermediates for |x| < ~2e-13 (measured: 12x slower over a whole tensor). So
+# exp(u) is never taken below u = -80 (exp(-80) ~ 1.8e-35 is a normal float32), and below
+# u = -23 (exp(u) < 1e-10) softplus(u) = log1p(exp(u)) is taken as exp(u) itself (relative
+# error < 5e-11) without calling log1p.
+_EXP_FLOOR = -80.0
+_LOG1P_LINEAR_BELOW = -23.0
 
 
-def _log_softplus(u: Tensor) -> Tensor:
-    """log(log(1 + exp(u))), finite for every finite u (no underflow to log(0))."""
-    safe = torch.clamp(u, min=_LOG_SOFTPLUS_LINEAR_BELOW)
-    return torch.where(u > _LOG_SOFTPLUS_LINEAR_BELOW, torch.log(F.softplus(safe)), u)
+def _softplus(u: Tensor) -> Tensor:
+    """log(1 + exp(u)) for every finite u, without denormals (see above)."""
+    e = torch.exp(torch.clamp(u, min=_EXP_FLOOR, max=_SOFTPLUS_LINEAR_ABOVE))
+    small = u < _LOG1P_LINEAR_BELOW
+    sp = torch.where(small, e, torch.log1p(torch.where(small, 0.0, e)))
+    return torch.where(u > _SOFTPLUS_LINEAR_ABOVE, u, sp)
 
 
-def _soft_lif_forward(
-    z: Tensor, smoothing: float, tau_rc: float, tau_ref: float
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """Soft LIF rate (Hz) for excess current ``z = J - 1``, plus what the derivative needs.
+def _sigmoid_from_softplus(sp: Tensor) -> Tensor:
+    """sigmoid(u) given s = softplus(u) >= 0: 1 - exp(-s).
 
-    rho_g(z) = g * log(1 + exp(z / g)) replaces max(z, 0). We work with lp = log(rho_g(z))
-    so that nothing under- or overflows: log(1 + 1 / rho) = softplus(-lp) exactly, and it is
-    finite for any finite lp (for tiny rho it is ~ -lp, the 1/|z| tail of SPEC section 2).
+    Below s = 0.01 a 4-term Taylor series (relative error < s^4 / 120 < 1e-10): torch.compile
+    lowers expm1 to exp(x) - 1 on CPU, which cancels to 0 for s < 6e-8 in float32.
     """
-    u = z / smoothing
-    lsp = _log_softplus(u)
-    lp = lsp + math.log(smoothing)  # log rho_g(z)
-    r = 1.0 / (tau_ref + tau_rc * F.softplus(-lp))
-    return r, u, lsp, lp
+    series = sp * (1.0 - sp * (0.5 - sp * (1.0 / 6.0 - sp * (1.0 / 24.0))))
+    return torch.where(sp < 0.01, series, 1.0 - torch.exp(-sp))
 
 
-def _soft_lif_derivative(z: Tensor, smoothing: float, tau_rc: float, tau_ref: float) -> Tensor:
-    """d rate / d z in Hz per unit current, bounded for all z.
+def soft_lif_value(z: Tensor, g: float, tau_rc: float, tau_ref: float) -> tuple[Tensor, Tensor]:
+    """Soft LIF rate (Hz), 1 / (tau_ref + tau_rc log(1 + 1 / rho_g(z))), and softplus(z / g)."""
+    u = z / g
+    sp = _softplus(u)
+    rho = g * sp  # rho_g(z) = g log(1 + exp(z / g)), the smoothed max(z, 0)
+    tail = u < _SOFTPLUS_TAIL_BELOW
+    # log(1 + 1 / rho): for tiny rho it is -log(rho) ~ -(log g + u), the slowly decaying
+    # 1 / |z| tail of the soft curve (SPEC section 2); computed without forming 1 / rho there.
+    t = torch.where(tail, -(math.log(g) + u), torch.log1p(1.0 / torch.where(tail, 1.0, rho)))
+    return 1.0 / (tau_ref + tau_rc * t), sp
 
-    dr/dz = r^2 tau_rc * sigmoid(-lp) * (sigmoid(u) / softplus(u)) / g, where the ratio
-    sigmoid(u) / softplus(u) = exp(logsigmoid(u) - log(softplus(u))) lies in (0, 1] and is
-    evaluated in log space so that it stays finite when both factors underflow.
+
+def soft_lif_derivative(r: Tensor, sp: Tensor, g: float, tau_rc: float, tau_ref: float) -> Tensor:
+    """d rate / d z (Hz per unit current) of the soft LIF; bounded by ~tau_rc / (g tau_ref^2).
+
+    dr/dz = r^2 tau_rc sigmoid(z / g) / (rho (1 + rho)); in the tail sigmoid / rho -> 1 / g.
     """
-    r, u, lsp, lp = _soft_lif_forward(z, smoothing, tau_rc, tau_ref)
-    ratio = torch.exp(F.logsigmoid(u) - lsp)
-    return r * r * tau_rc * torch.sigmoid(-lp) * ratio / smoothing
+    tail = sp < _SOFTPLUS_AT_TAIL
+    rho = g * torch.where(tail, 1.0, sp)
+    ratio = torch.where(tail, 1.0 / g, _sigmoid_from_softplus(sp) / (rho * (1.0 + rho)))
+    return r * r * tau_rc * ratio
 
 
-def _soft_lif_value(z: Tensor, smoothing: float, tau_rc: float, tau_ref: float) -> Tensor:
-    return _soft_lif_forward(z, smoothing, tau_rc, tau_ref)[0]
+def lif_value(z: Tensor, tau_rc: float, tau_ref: float) -> tuple[Tensor, Tensor]:
+    """Hard LIF rate (Hz): 1 / (tau_ref + tau_rc log(1 + 1 / z)) for z > 0, else 0; and z."""
+    above = z > 0
+    r = 1.0 / (tau_ref + tau_rc * torch.log1p(1.0 / torch.where(above, z, 1.0)))
+    return torch.where(above, r, 0.0), z
 
 
-# Kernels used by the autograd function. `use_fused_kernels(True)` swaps in torch.compile'd
-# versions, which fuse the ~15 elementwise operations into one pass over memory each way.
-_KERNELS = {"value": _soft_lif_value, "derivative": _soft_lif_derivative}
+def lif_derivative(r: Tensor, z: Tensor, tau_rc: float, tau_ref: float) -> Tensor:
+    """d rate / d z of the hard LIF: r^2 tau_rc / (z (1 + z)) above threshold (unbounded as
+    z -> 0+, as for the real neuron), 0 below."""
+    above = z > 0
+    zs = torch.where(above, z, 1.0)
+    return torch.where(above, r * r * tau_rc / (zs * (1.0 + zs)), 0.0)
 
 
-def use_fused_kernels(enabled: bool = True) -> None:
-    """Compile the soft-LIF forward and backward into fused kernels (torch.compile).
-
-    Costs a one-off compilation (tens of seconds on CPU) and roughly doubles the speed of the
-    activation; numerically it computes the same formulas (to float rounding).
-    """
-    if enabled:
-        _KERNELS["value"] = torch.compile(_soft_lif_value, dynamic=True)
-        _KERNELS["derivative"] = torch.compile(_soft_lif_derivative, dynamic=True)
+def if_value(z: Tensor, g: float, tau: float, tau_ref: float) -> tuple[Tensor, Tensor]:
+    """IF rate (Hz): rho / (tau + tau_ref rho), rho = max(z, 0) (g = 0) or rho_g(z); and
+    d rho / d z."""
+    if g == 0:
+        rho, drho = torch.relu(z), (z > 0).to(z.dtype)
     else:
-        _KERNELS["value"] = _soft_lif_value
-        _KERNELS["derivative"] = _soft_lif_derivative
+        sp = _softplus(z / g)
+        rho, drho = g * sp, _sigmoid_from_softplus(sp)
+    return rho / (tau + tau_ref * rho), drho
 
 
-class _SoftLIFRate(torch.autograd.Function):
-    """Soft LIF rate with an analytic backward (recomputed from z: saves one tensor)."""
+def if_derivative(r: Tensor, drho: Tensor, g: float, tau: float, tau_ref: float) -> Tensor:
+    """d rate / d z of the IF curve: tau / (tau + tau_ref rho)^2 * d rho / d z, where
+    tau / (tau + tau_ref rho) = 1 - tau_ref r."""
+    k = 1.0 - tau_ref * r
+    return k * k / tau * drho
+
+
+class _RateCurve(torch.autograd.Function):
+    """Apply a (value, derivative) kernel pair to z with an explicit backward."""
 
     @staticmethod
-    def forward(ctx, z: Tensor, smoothing: float, tau_rc: float, tau_ref: float) -> Tensor:  # type: ignore[override]
-        ctx.save_for_backward(z)
-        ctx.params = (smoothing, tau_rc, tau_ref)
-        return _KERNELS["value"](z, smoothing, tau_rc, tau_ref)
+    def forward(ctx, z: Tensor, value, derivative, params: tuple) -> Tensor:  # type: ignore[override]
+        r, aux = value(z, *params)
+        ctx.save_for_backward(r, aux)
+        ctx.derivative, ctx.params = derivative, params
+        return r
 
     @staticmethod
-    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
-        (z,) = ctx.saved_tensors
-        return grad_out * _KERNELS["derivative"](z, *ctx.params), None, None, None
+    def backward(ctx, grad: Tensor):  # type: ignore[override]
+        r, aux = ctx.saved_tensors
+        return grad * ctx.derivative(r, aux, *ctx.params), None, None, None
 
 
 def soft_lif_rate(j: Tensor, tau_rc: float, tau_ref: float, smoothing: float) -> Tensor:
@@ -118,7 +157,8 @@ def soft_lif_rate(j: Tensor, tau_rc: float, tau_ref: float, smoothing: float) ->
     Value and gradient are finite for every finite float input; as ``smoothing -> 0`` it tends
     to :func:`lif_rate`. ``tau_rc``, ``tau_ref`` in seconds; ``smoothing`` (g) dimensionless.
     """
-    return _SoftLIFRate.apply(j - 1.0, smoothing, tau_rc, tau_ref)
+    return _RateCurve.apply(j - 1.0, soft_lif_value, soft_lif_derivative,
+                            (smoothing, tau_rc, tau_ref))
 
 
 def lif_rate(j: Tensor, tau_rc: float, tau_ref: float) -> Tensor:
@@ -126,11 +166,7 @@ def lif_rate(j: Tensor, tau_rc: float, tau_ref: float) -> Tensor:
 
     Differentiable (the derivative is unbounded just above threshold, as for the real neuron).
     """
-    z = j - 1.0
-    above = z > 0
-    z_safe = torch.where(above, z, torch.ones_like(z))  # keeps the unused branch finite
-    r = 1.0 / (tau_ref + tau_rc * torch.log1p(1.0 / z_safe))
-    return torch.where(above, r, torch.zeros_like(r))
+    return _RateCurve.apply(j - 1.0, lif_value, lif_derivative, (tau_rc, tau_ref))
 
 
 def _check_positive(obj: object, *names: str) -> None:
@@ -185,6 +221,12 @@ class LIF:
     def max_rate(self) -> float:
         """Upper bound of the rate (Hz): 1 / tau_ref (inf if tau_ref == 0)."""
         return math.inf if self.tau_ref == 0 else 1.0 / self.tau_ref
+
+    def rate_kernels(self, soft: bool) -> tuple[Callable, Callable, tuple[float, ...]]:
+        """(value, derivative, params) of the rate curve in z = J - 1 (for fused training)."""
+        if soft and self.smoothing > 0:
+            return soft_lif_value, soft_lif_derivative, (self.smoothing, self.tau_rc, self.tau_ref)
+        return lif_value, lif_derivative, (self.tau_rc, self.tau_ref)
 
     def step(
         self, j: Tensor, v: Tensor, ref: Tensor, dt: float
@@ -247,22 +289,21 @@ class IF:
         """Input current J = gain * x + bias."""
         return self.gain * x + self.bias
 
-    def _rate_of_rho(self, rho: Tensor) -> Tensor:
-        return rho / (self.tau + self.tau_ref * rho)
-
     def rate(self, j: Tensor) -> Tensor:
         """Hard rate in Hz."""
-        return self._rate_of_rho(torch.relu(j - 1.0))
+        return _RateCurve.apply(j - 1.0, *self.rate_kernels(soft=False))
 
     def soft_rate(self, j: Tensor) -> Tensor:
         """Rate in Hz with max(z, 0) replaced by g log(1 + exp(z / g)) (a scaled softplus)."""
-        if self.smoothing == 0:
-            return self.rate(j)
-        g = self.smoothing
-        return self._rate_of_rho(g * F.softplus((j - 1.0) / g))
+        return _RateCurve.apply(j - 1.0, *self.rate_kernels(soft=True))
 
     def max_rate(self) -> float:
         return math.inf if self.tau_ref == 0 else 1.0 / self.tau_ref
+
+    def rate_kernels(self, soft: bool) -> tuple[Callable, Callable, tuple[float, ...]]:
+        """(value, derivative, params) of the rate curve in z = J - 1 (for fused training)."""
+        g = self.smoothing if soft else 0.0
+        return if_value, if_derivative, (g, self.tau, self.tau_ref)
 
     def step(
         self, j: Tensor, v: Tensor, ref: Tensor, dt: float
@@ -296,6 +337,24 @@ NeuronType = LIF | IF
 # The authors' parameter sets (SPEC section 2).
 LIF_MNIST = LIF(tau_rc=0.022, tau_ref=0.002, amplitude=0.063, gain=1.0)
 LIF_CIFAR = LIF(tau_rc=0.05, tau_ref=0.001, amplitude=0.063, gain=0.825)
+
+
+def neuron_to_dict(neuron: NeuronType) -> dict[str, float | str]:
+    """Plain-data form of a neuron type (for checkpoints and JSON)."""
+    return {"type": type(neuron).__name__, **dataclasses.asdict(neuron)}
+
+
+def neuron_from_dict(d: dict) -> NeuronType:
+    """Inverse of :func:`neuron_to_dict`; rejects unknown types and fields."""
+    d = dict(d)
+    kind = d.pop("type", None)
+    types: dict[str, type] = {"LIF": LIF, "IF": IF}
+    if kind not in types:
+        raise ValueError(f"unknown neuron type {kind!r}; known: {', '.join(types)}")
+    try:
+        return types[kind](**d)
+    except TypeError as e:
+        raise ValueError(f"bad parameters for neuron type {kind}: {e}") from None
 
 
 def initial_voltage(
