@@ -51,10 +51,12 @@ def hash_normal(seed: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
 
 
-def _activation_forward(x, seed, value, params, gain: float, bias: float, amplitude: float,
-                        noise_std: float):
+def _activation_forward(x, seed, value, params, consts):
     """amplitude * max(rate(J) + noise_std * N(0, 1) * [J > 1], 0), J = gain x + bias; no noise
-    when ``seed`` is None."""
+    when ``seed`` is None. ``params``: the rate curve's parameters, ``consts``: (gain, bias,
+    amplitude, noise_std); both 0-d tensors, so that new values (annealed g) do not make
+    torch.compile specialise and recompile."""
+    gain, bias, amplitude, noise_std = consts
     z = gain * x + (bias - 1.0)  # excess current over the threshold 1
     rate, aux = value(z, *params)  # Hz
     noisy = rate
@@ -64,8 +66,8 @@ def _activation_forward(x, seed, value, params, gain: float, bias: float, amplit
     return amplitude * noisy, rate, aux
 
 
-def _activation_backward(grad, out, rate, aux, derivative, params, gain: float,
-                         amplitude: float, clipped: bool):
+def _activation_backward(grad, out, rate, aux, derivative, params, consts, clipped: bool):
+    gain, _, amplitude, _ = consts
     d = derivative(rate, aux, *params)
     if clipped:  # units the noise pushed below 0 were clipped: no gradient
         d = d * (out > 0)
@@ -104,20 +106,20 @@ class _RateActivation(torch.autograd.Function):
     def forward(ctx, x, seed, neuron, soft: bool, fused: bool):  # type: ignore[override]
         value, derivative, params = neuron.rate_kernels(soft)
         fwd = _KERNELS["forward"] if fused else _activation_forward
-        out, rate, aux = fwd(x, seed, value, params, float(neuron.gain),
-                                             float(neuron.bias), float(neuron.amplitude),
-                                             float(neuron.noise_std))
+        p = torch.tensor(params, dtype=x.dtype).unbind()
+        consts = torch.tensor([neuron.gain, neuron.bias, neuron.amplitude, neuron.noise_std],
+                              dtype=x.dtype).unbind()
+        out, rate, aux = fwd(x, seed, value, p, consts)
         ctx.save_for_backward(out, rate, aux)
-        ctx.derivative, ctx.params, ctx.neuron = derivative, params, neuron
-        ctx.clipped = seed is not None
+        ctx.derivative, ctx.params, ctx.consts = derivative, p, consts
+        ctx.clipped, ctx.fused = seed is not None, fused
         return out
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         out, rate, aux = ctx.saved_tensors
-        n = ctx.neuron
-        gx = _KERNELS["backward"](grad, out, rate, aux, ctx.derivative, ctx.params,
-                                  float(n.gain), float(n.amplitude), ctx.clipped)
+        bwd = _KERNELS["backward"] if ctx.fused else _activation_backward
+        gx = bwd(grad, out, rate, aux, ctx.derivative, ctx.params, ctx.consts, ctx.clipped)
         return gx, None, None, None, None
 
 

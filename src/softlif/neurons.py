@@ -86,7 +86,8 @@ def soft_lif_value(z: Tensor, g: float, tau_rc: float, tau_ref: float) -> tuple[
     tail = u < _SOFTPLUS_TAIL_BELOW
     # log(1 + 1 / rho): for tiny rho it is -log(rho) ~ -(log g + u), the slowly decaying
     # 1 / |z| tail of the soft curve (SPEC section 2); computed without forming 1 / rho there.
-    t = torch.where(tail, -(math.log(g) + u), torch.log1p(1.0 / torch.where(tail, 1.0, rho)))
+    log_g = math.log(g) if isinstance(g, float) else torch.log(g)  # g may be a 0-d tensor
+    t = torch.where(tail, -(log_g + u), torch.log1p(1.0 / torch.where(tail, 1.0, rho)))
     return 1.0 / (tau_ref + tau_rc * t), sp
 
 
@@ -117,19 +118,22 @@ def lif_derivative(r: Tensor, z: Tensor, tau_rc: float, tau_ref: float) -> Tenso
 
 
 def if_value(z: Tensor, g: float, tau: float, tau_ref: float) -> tuple[Tensor, Tensor]:
-    """IF rate (Hz): rho / (tau + tau_ref rho), rho = max(z, 0) (g = 0) or rho_g(z); and
-    d rho / d z."""
-    if g == 0:
-        rho, drho = torch.relu(z), (z > 0).to(z.dtype)
-    else:
-        sp = _softplus(z / g)
-        rho, drho = g * sp, _sigmoid_from_softplus(sp)
-    return rho / (tau + tau_ref * rho), drho
+    """Soft IF rate (Hz): rho / (tau + tau_ref rho) with rho = rho_g(z); and d rho / d z."""
+    sp = _softplus(z / g)
+    rho = g * sp
+    return rho / (tau + tau_ref * rho), _sigmoid_from_softplus(sp)
 
 
-def if_derivative(r: Tensor, drho: Tensor, g: float, tau: float, tau_ref: float) -> Tensor:
-    """d rate / d z of the IF curve: tau / (tau + tau_ref rho)^2 * d rho / d z, where
-    tau / (tau + tau_ref rho) = 1 - tau_ref r."""
+def if_hard_value(z: Tensor, tau: float, tau_ref: float) -> tuple[Tensor, Tensor]:
+    """IF rate (Hz): rho / (tau + tau_ref rho) with rho = max(z, 0); and d rho / d z."""
+    rho = torch.relu(z)
+    return rho / (tau + tau_ref * rho), (z > 0).to(z.dtype)
+
+
+def if_derivative(r: Tensor, drho: Tensor, *params) -> Tensor:
+    """d rate / d z of the IF curve (soft or hard; params end with tau, tau_ref):
+    tau / (tau + tau_ref rho)^2 * d rho / d z, where tau / (tau + tau_ref rho) = 1 - tau_ref r."""
+    tau, tau_ref = params[-2], params[-1]
     k = 1.0 - tau_ref * r
     return k * k / tau * drho
 
@@ -302,8 +306,9 @@ class IF:
 
     def rate_kernels(self, soft: bool) -> tuple[Callable, Callable, tuple[float, ...]]:
         """(value, derivative, params) of the rate curve in z = J - 1 (for fused training)."""
-        g = self.smoothing if soft else 0.0
-        return if_value, if_derivative, (g, self.tau, self.tau_ref)
+        if soft and self.smoothing > 0:
+            return if_value, if_derivative, (self.smoothing, self.tau, self.tau_ref)
+        return if_hard_value, if_derivative, (self.tau, self.tau_ref)
 
     def step(
         self, j: Tensor, v: Tensor, ref: Tensor, dt: float

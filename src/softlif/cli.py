@@ -1,0 +1,709 @@
+"""The ``softlif`` command line: ``softlif demo``, ``train``, ``simulate``, ``sweep``, ``energy``,
+``info``, ``figures``, ``calibrate``, ``reproduce``, ``download``.
+
+Every command prints a short human-readable table, or JSON with ``--json``; bad arguments exit
+with status 2 and a message naming the argument; data or checkpoint errors exit with status 1.
+Outputs are written atomically (temporary file, then rename), each run with its resolved
+configuration (``config.json``) beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .io import json_default, write_json_atomic, write_text_atomic
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """An error to report as one line (exit status 1)."""
+
+
+def cli_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The resolved options of a command, for the config.json written beside its outputs."""
+    return {k: v for k, v in vars(args).items() if not callable(v)}
+
+
+def emit(args: argparse.Namespace, payload: dict[str, Any], text: Callable[[], str]) -> None:
+    """Print ``payload`` as JSON with --json, else the human-readable ``text()``."""
+    if getattr(args, "json", False):
+        print(json.dumps(payload, indent=2, default=json_default))
+    else:
+        print(text())
+
+
+# ---------------------------------------------------------------------------------------------
+# argument types with clear messages
+
+
+def positive_float(name: str) -> Callable[[str], float]:
+    def parse(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {s!r}") from None
+        if not (v > 0 and v < float("inf")):
+            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got {s!r}")
+        return v
+
+    return parse
+
+
+def nonneg_float(name: str) -> Callable[[str], float]:
+    def parse(s: str) -> float:
+        try:
+            v = float(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {s!r}") from None
+        if not (v >= 0 and v < float("inf")):
+            raise argparse.ArgumentTypeError(f"{name} must be a number >= 0, got {s!r}")
+        return v
+
+    return parse
+
+
+def positive_int(name: str) -> Callable[[str], int]:
+    def parse(s: str) -> int:
+        try:
+            v = int(s)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {s!r}") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {s!r}")
+        return v
+
+    return parse
+
+
+def float_list(name: str) -> Callable[[str], list[float]]:
+    def parse(s: str) -> list[float]:
+        try:
+            vals = [float(v) for v in s.split(",") if v.strip()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be comma-separated numbers, got {s!r}") from None
+        if not vals or any(not (v >= 0 and v < float("inf")) for v in vals):
+            raise argparse.ArgumentTypeError(f"{name} must be numbers >= 0, got {s!r}")
+        return vals
+
+    return parse
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+def load_data(dataset: str, data_dir: str | None, limit_train: int | None = None,
+              limit_test: int | None = None):
+    """(train, test, preprocess) for a data set name; ``embedded-mnist`` needs no folder."""
+    from .data import load_embedded_mnist, load_split, paper_preprocess
+
+    if dataset == "embedded-mnist":
+        train_split, test_split = load_embedded_mnist()
+        dataset = "mnist"
+    else:
+        train_split = load_split(dataset, data_dir, "train")
+        test_split = load_split(dataset, data_dir, "test")
+        if not hasattr(train_split, "images"):
+            raise CliError(f"{dataset}: training from lazily loaded image folders is not "
+                           "supported by `softlif train` yet; convert the data to .npz first")
+    if limit_train:
+        train_split = train_split.subset(range(min(limit_train, len(train_split))))
+    if limit_test:
+        test_split = test_split.subset(range(min(limit_test, len(test_split))))
+    pre = paper_preprocess(dataset, train_split)
+    return train_split, test_split, pre
+
+
+NET_FOR_DATASET = {"mnist": "mnist", "embedded-mnist": "mnist", "fashion-mnist": "mnist",
+                   "svhn": "svhn", "cifar10": "cifar10", "cifar100": "cifar100",
+                   "imagenet": "imagenet"}
+
+
+# ---------------------------------------------------------------------------------------------
+# commands
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .activations import use_fused_kernels
+    from .networks import get_spec
+    from .train import TrainConfig, train
+
+    net = args.net or NET_FOR_DATASET.get(args.dataset)
+    if net is None:
+        raise CliError(f"--net is required for data set {args.dataset!r}")
+    spec = get_spec(net)
+    cfg = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, recipe=args.recipe, lr=args.lr,
+        noise_std=args.noise, smoothing=args.smoothing,
+        anneal_to=None if args.no_anneal else args.anneal_to,
+        anneal_fraction=args.anneal_fraction, seed=args.seed,
+        weight_decay=tuple(args.weight_decay),
+    )
+    out = Path(args.out)
+    train_split, test_split, pre = load_data(args.dataset, args.data_dir, args.limit_train,
+                                             args.limit_test)
+    if tuple(train_split.images.shape[1:2]) != spec.input_shape[:1]:
+        raise CliError(f"net {net} expects {spec.input_shape[0]} input channels, data has "
+                       f"{train_split.images.shape[1]}")
+    if not args.no_fuse:
+        use_fused_kernels(True)
+    write_json_atomic(out / "config.json", {**cli_options(args), "train_config": cfg.__dict__})
+    log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
+    ck = train(spec, train_split, test_split, pre, cfg, activation=args.activation,
+               checkpoint_path=out / "checkpoint.pt", resume=args.resume,
+               progress=not args.no_progress, log=log)
+    summary = {"checkpoint": str(out / "checkpoint.pt"), "net": net,
+               "activation": args.activation, "epochs": ck.epoch, **ck.metrics}
+    summary.pop("history", None)
+    write_json_atomic(out / "train_metrics.json", ck.metrics)
+    emit(args, summary, lambda: "\n".join(f"{k:>18}: {v}" for k, v in summary.items()))
+    return EXIT_OK
+
+
+def _sim_settings(args: argparse.Namespace) -> Any:
+    from .evaluate import SimSettings
+
+    t = args.presentation_time
+    c1 = t if args.c1 is None else args.c1
+    c0 = min(args.c0, c1 - args.dt) if args.c0 is not None else max(0.0, c1 - 0.08)
+    if not 0 <= c0 < c1 <= t + 1e-12:
+        raise CliError(f"window must satisfy 0 <= --c0 < --c1 <= --presentation-time ({t} s); "
+                       f"got c0={c0}, c1={c1}")
+    return SimSettings(
+        synapse=args.synapse if args.tau_s > 0 else "none", tau_s=args.tau_s,
+        presentation_time=t, dt=args.dt, c0=c0, c1=c1, reset=args.reset, init=args.init,
+        batch_size=args.batch_size, fused=not args.no_fuse, precision=args.precision)
+
+
+def _test_data(args: argparse.Namespace, ck: Any):
+    """uint8 test images and labels, limited to --images."""
+    import torch
+
+    from .data import load_embedded_mnist, load_split
+
+    if args.dataset == "embedded-mnist":
+        test = load_embedded_mnist()[1]
+    else:
+        test = load_split(args.dataset, args.data_dir, "test")
+    if tuple(test.images.shape[1:]) != ck.preprocess.input_shape:
+        raise CliError(f"test images have shape {tuple(test.images.shape[1:])}, the checkpoint "
+                       f"expects {ck.preprocess.input_shape}: wrong --dataset?")
+    n = len(test) if args.images is None else min(args.images, len(test))
+    return torch.from_numpy(test.images[:n]), torch.from_numpy(test.labels[:n])
+
+
+def _load_ck(path: str) -> Any:
+    from .train import load_checkpoint
+
+    return load_checkpoint(path)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .evaluate import ann_errors, run_snn
+
+    ck = _load_ck(args.checkpoint)
+    s = _sim_settings(args)
+    x, y = _test_data(args, ck)
+    res, summary, _ = run_snn(ck, x, y, s, progress=not args.no_progress)
+    summary = {**ann_errors(ck, x, y), **summary}
+    curves = {}
+    for c0 in args.curve_c0:
+        if c0 < s.presentation_time:
+            c1, err = res.error_vs_c1(y, c0)
+            curves[str(c0)] = {"c1_s": c1.tolist(), "error": err.tolist()}
+    summary["error_vs_c1"] = curves
+    if args.out:
+        out = Path(args.out)
+        write_json_atomic(out / "config.json", cli_options(args))
+        write_json_atomic(out / "simulate.json", summary)
+    emit(args, summary, lambda: format_sim_summary(summary))
+    return EXIT_OK
+
+
+def format_sim_summary(s: dict[str, Any]) -> str:
+    e = s["energy"]
+    lines = []
+    if "relu_error" in s:
+        lines.append(f"ReLU ANN error        {s['relu_error'] * 100:6.2f} %")
+    lines.append(f"soft-LIF ANN error    {s['ann_error'] * 100:6.2f} %")
+    if "ann_error_hard" in s:
+        lines.append(f"hard-LIF ANN error    {s['ann_error_hard'] * 100:6.2f} %  "
+                     "(rate net with the spiking neuron's curve: predicts the SNN)")
+    c0, c1 = s["window_s"]
+    st = s["settings"]
+    lines.append(f"LIF SNN error         {s['snn_error'] * 100:6.2f} %  ({s['images']} images, "
+                 f"{st['synapse']} tau_s {st['tau_s'] * 1e3:g} ms, window {c0 * 1e3:g}-"
+                 f"{c1 * 1e3:g} ms of {st['presentation_time'] * 1e3:g} ms)")
+    lines.append("rates per layer (Hz)  SNN " + ", ".join(f"{r:.1f}" for r in s["snn_rates_hz"])
+                 + "; ANN hard-rate prediction "
+                 + ", ".join(f"{r:.1f}" for r in s["predicted_rates_hz"]))
+    lines.append(f"mean rate             {s['mean_rate_hz']:.2f} Hz")
+    lines.append(f"synops/s              {e['synops_per_s']:,.0f}   updates/s "
+                 f"{e['updates_per_s']:,.0f}")
+    lines.append(f"efficiency            {e['efficiency']:.2f}x the ANN's flops "
+                 f"({e['ann_flops']:,.0f} vs {e['snn_energy']:,.0f} flop-equivalents per image)")
+    lines.append(f"simulation            {s['images_per_second']:.1f} images/s")
+    return "\n".join(lines)
+
+
+def _window_list(s: str) -> list[tuple[float, float]]:
+    out = []
+    for item in s.split(","):
+        try:
+            a, b = (float(v) for v in item.split(":"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"--windows must be C0:C1 pairs in seconds, comma-separated; got {item!r}"
+            ) from None
+        if not 0 <= a < b:
+            raise argparse.ArgumentTypeError(f"--windows: need 0 <= c0 < c1, got {item!r}")
+        out.append((a, b))
+    return out
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .evaluate import sweep
+
+    ck = _load_ck(args.checkpoint)
+    base = _sim_settings(args)
+    x, y = _test_data(args, ck)
+    rows = sweep(ck, x, y, base, args.taus, args.times, args.windows,
+                 progress=not args.no_progress)
+    if args.out:
+        write_json_atomic(Path(args.out) / "config.json", cli_options(args))
+        write_json_atomic(Path(args.out) / "sweep.json", rows)
+
+    def text() -> str:
+        lines = [f"{'tau_s (ms)':>10} {'c0 (ms)':>8} {'c1 (ms)':>8} {'error (%)':>10} "
+                 f"{'efficiency':>10}"]
+        lines += [f"{r['tau_s'] * 1e3:10g} {r['c0'] * 1e3:8g} {r['c1'] * 1e3:8g} "
+                  f"{r['error'] * 100:10.2f} {r['efficiency']:9.2f}x" for r in rows]
+        return "\n".join(lines)
+
+    emit(args, {"rows": rows}, text)
+    return EXIT_OK
+
+
+def cmd_energy(args: argparse.Namespace) -> int:
+    from .energy import DEVICES, energy_report, format_report, parse_device
+    from .networks import get_spec, layer_table
+
+    rates = args.rates
+    if args.from_results:
+        try:
+            data = json.loads(Path(args.from_results).read_text())
+            rates = data["snn_rates_hz"]
+        except (OSError, ValueError, KeyError) as e:
+            raise CliError(f"--from-results {args.from_results}: need a simulate.json or "
+                           f"results.json with snn_rates_hz ({e})") from None
+    if rates is None:
+        raise CliError("give per-layer rates with --rates R1,R2,... (Hz) or --from-results")
+    devices = dict(DEVICES)
+    for d in args.device:
+        dev = parse_device(d)
+        devices[dev.name] = dev
+    report = energy_report(layer_table(get_spec(args.net)), rates, args.presentation_time,
+                           args.dt, devices)
+    emit(args, report.to_dict(), lambda: format_report(report))
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .networks import get_spec, layer_table, spec_to_dict
+
+    spec = get_spec(args.net)
+    rows = layer_table(spec)
+    payload = {"net": spec_to_dict(spec),
+               "layers": [{"name": r.name, "kind": r.kind, "out_shape": list(r.out_shape),
+                           "neurons": r.neurons, "synapses": r.synapses, "flops": r.flops}
+                          for r in rows],
+               "neurons": sum(r.neurons for r in rows),
+               "synapses": sum(r.synapses for r in rows),
+               "flops": sum(r.flops for r in rows)}
+
+    def text() -> str:
+        lines = [f"{args.net}: input {spec.input_shape}, neuron {spec.neuron}",
+                 f"{'layer':<8} {'out shape':<16} {'neurons':>9} {'synapses':>13} {'flops':>13}"]
+        lines += [f"{r.name:<8} {str(r.out_shape):<16} {r.neurons:>9,} {r.synapses:>13,} "
+                  f"{r.flops:>13,}" for r in rows]
+        lines.append(f"{'total':<8} {'':<16} {payload['neurons']:>9,} {payload['synapses']:>13,}"
+                     f" {payload['flops']:>13,}")
+        return "\n".join(lines)
+
+    emit(args, payload, text)
+    return EXIT_OK
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from .calibrate import calibrate_noise, filtered_spread
+    from .figures import fig_spread
+    from .networks import get_spec
+    from .synapses import Synapse
+
+    neuron = get_spec(args.net).neuron
+    if args.tau_rc is not None:
+        neuron = dataclasses.replace(neuron, tau_rc=args.tau_rc)
+    if args.tau_ref is not None:
+        neuron = dataclasses.replace(neuron, tau_ref=args.tau_ref)
+    syn = Synapse(args.synapse, args.tau_s)
+    c = calibrate_noise(neuron, syn, j_max=args.j_max)
+    if args.out:
+        import torch
+
+        stats = filtered_spread(neuron, syn, torch.linspace(0.0, args.j_max, 121,
+                                                            dtype=torch.float64))
+        fig_spread(stats, Path(args.out) / "fig2_spread",
+                   f"LIF tau_rc {neuron.tau_rc * 1e3:g} ms, {syn.kind} tau_s {syn.tau * 1e3:g} ms")
+        write_json_atomic(Path(args.out) / "calibration.json", c)
+    emit(args, c, lambda: (f"train with noise sigma = {c['sigma_hz']:.2f} Hz  (median spread of "
+                           f"the filtered spike train over J in (1, {args.j_max:g}]; {c['synapse']}"
+                           f"; RMS spread {c['rms_spread_hz']:.2f} Hz)"))
+    return EXIT_OK
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from .data import download
+
+    path = download(args.name, args.dir)
+    emit(args, {"name": args.name, "path": str(path)}, lambda: f"{args.name}: {path}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Train the paper's MNIST net on the embedded subset, convert, simulate, report."""
+    from .activations import use_fused_kernels
+    from .evaluate import SimSettings
+    from .networks import get_spec
+    from .report import run_experiment, save_results
+    from .train import TrainConfig
+
+    out = Path(args.out)
+    train_split, test_split, pre = load_data("embedded-mnist", None)
+    cfg = TrainConfig(epochs=args.epochs, seed=args.seed)
+    sim = SimSettings(presentation_time=0.2, c0=0.12, c1=0.2, batch_size=50,
+                      fused=not args.no_fuse)
+    if not args.no_fuse:
+        use_fused_kernels(True)
+    write_json_atomic(out / "config.json", {**cli_options(args), "train_config": cfg.__dict__,
+                                            "sim_settings": sim.__dict__})
+    log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
+    r = run_experiment(get_spec("mnist"), "embedded MNIST subset", train_split, test_split, pre,
+                       cfg, sim, out, n_test=args.images, progress=not args.no_progress, log=log)
+    save_results(r, out, "softlif demo: the paper's MNIST net on the embedded MNIST subset",
+                 ["The embedded subset is the first 10,000 training and 2,000 test images of "
+                  "MNIST; errors are not comparable to the paper's full-MNIST figures.",
+                  f"Wall time: {r['total_seconds']:.0f} s (training {r['train_seconds']:.0f} "
+                  f"s, including one-off kernel compilation)."])
+    summary = {k: r[k] for k in ("ann_error", "ann_error_hard", "snn_error", "window_s",
+                                 "snn_rates_hz", "predicted_rates_hz", "mean_rate_hz",
+                                 "images", "images_per_second", "total_seconds")}
+    summary["synops_per_s"] = r["energy"]["synops_per_s"]
+    summary["efficiency"] = r["energy"]["efficiency"]
+    summary["out"] = str(out)
+
+    def text() -> str:
+        return (format_sim_summary(r) + f"\nwrote {out}/results.json, report.md, "
+                f"{', '.join(r['figures'])} in {r['total_seconds']:.0f} s")
+
+    emit(args, summary, text)
+    return EXIT_OK
+
+
+def load_config(name_or_path: str) -> dict[str, Any]:
+    """A TOML config: a path, or the name of a bundled one (mnist, svhn, cifar10, cifar100,
+    imagenet)."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
+
+    path = Path(name_or_path)
+    if not path.exists():
+        path = Path(__file__).parent / "configs" / f"{name_or_path}.toml"
+    try:
+        return tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise CliError(f"config {name_or_path!r} not found (a .toml path, or one of mnist, "
+                       "svhn, cifar10, cifar100, imagenet)") from None
+    except tomllib.TOMLDecodeError as e:
+        raise CliError(f"config {path}: not valid TOML ({e})") from None
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """The paper's experiment for a data set: ReLU ANN, soft-LIF ANN(s), SNN, Table-4 sweep,
+    and a Markdown report beside the paper's numbers. Finished models are reused (resume)."""
+    from .activations import use_fused_kernels
+    from .evaluate import SimSettings, ann_errors, run_snn, sweep
+    from .networks import get_spec
+    from .report import markdown_report, write_figures
+    from .train import TrainConfig, train
+
+    conf = load_config(args.config or args.dataset)
+    tr, sim_c, sw = conf.get("train", {}), conf.get("simulate", {}), conf.get("sweep", {})
+    for key, val in (("epochs", args.epochs), ("relu_epochs", args.relu_epochs),
+                     ("noises", args.noises)):
+        if val is not None:
+            tr[key] = val
+    known_sim = set(SimSettings.__dataclass_fields__)
+    bad = set(sim_c) - known_sim
+    if bad:
+        raise CliError(f"config [simulate] has unknown keys {sorted(bad)}; known: "
+                       f"{sorted(known_sim)}")
+    sim = SimSettings(**sim_c)
+    out = Path(args.out)
+    spec = get_spec(tr.get("net", NET_FOR_DATASET.get(args.dataset, args.dataset)))
+    train_split, test_split, pre = load_data(args.dataset, args.data_dir, args.limit_train,
+                                             args.limit_test)
+    n = len(test_split) if args.images is None else min(args.images, len(test_split))
+    x = torch_from(test_split.images[:n])
+    y = torch_from(test_split.labels[:n])
+    use_fused_kernels(True)
+    log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
+    common = {k: tr[k] for k in ("batch_size", "recipe", "lr", "anneal_fraction", "seed")
+              if k in tr}
+    wd = tuple(tr.get("weight_decay", [0.0]))
+    resolved = {"train": tr, "simulate": sim.__dict__, "sweep": sw, **cli_options(args)}
+    write_json_atomic(out / "config.json", resolved)
+
+    relu_cfg = TrainConfig(epochs=int(tr.get("relu_epochs", tr.get("epochs", 15))),
+                           weight_decay=wd, anneal_to=None, **common)
+    relu = train(spec, train_split, test_split, pre, relu_cfg, activation="relu",
+                 checkpoint_path=out / "relu" / "checkpoint.pt", resume=True,
+                 progress=not args.no_progress, log=log)
+    from .train import error_rate, predict
+
+    relu_error = error_rate(predict(relu.build_model(), x, pre), y)
+    results: dict[str, Any] = {"dataset": args.dataset, "net": spec.name, "relu_error":
+                               relu_error, "models": {}}
+    main_sigma = 10.0 if 10.0 in tr.get("noises", [10.0]) else tr.get("noises", [10.0])[0]
+    for sigma in tr.get("noises", [10.0]):
+        cfg = TrainConfig(epochs=int(tr.get("epochs", 15)), weight_decay=wd, noise_std=sigma,
+                          anneal_to=tr.get("anneal_to", 0.002), **common)
+        folder = out / f"softlif-sigma{sigma:g}"
+        ck = train(spec, train_split, test_split, pre, cfg, checkpoint_path=folder /
+                   "checkpoint.pt", resume=True, progress=not args.no_progress, log=log)
+        res, summary, snn = run_snn(ck, x, y, sim, keep_neuron_counts=min(100, n),
+                                    progress=not args.no_progress)
+        r = {"dataset": args.dataset, "net": spec.name, "train_images": len(train_split),
+             "test_images": n, "epochs": ck.epoch,
+             "train_seconds": ck.metrics.get("train_seconds", 0.0), "train_config": ck.config,
+             "relu_error": relu_error, "noise_std_hz": sigma, **ann_errors(ck, x, y),
+             **summary, "history": ck.metrics.get("history")}
+        r["figures"] = write_figures(ck, res, r, snn, x[:min(100, n)], y, folder,
+                                     [0.0, 0.02, 0.05, 0.1])
+        if sigma == main_sigma and sw:
+            r["sweep"] = sweep(ck, x, y, sim, sw.get("taus", [0.0, 0.005]),
+                               sw.get("times", [sim.presentation_time]),
+                               [tuple(w) for w in sw.get("windows", [])],
+                               progress=not args.no_progress)
+        write_json_atomic(folder / "results.json", r)
+        write_text_atomic(folder / "report.md", markdown_report(
+            r, f"{args.dataset}: soft-LIF net trained with noise sigma = {sigma:g} Hz"))
+        results["models"][f"sigma{sigma:g}"] = {
+            k: r.get(k) for k in ("ann_error", "ann_error_hard", "snn_error", "snn_rates_hz",
+                                  "mean_rate_hz", "epochs", "train_seconds")}
+        results["models"][f"sigma{sigma:g}"]["efficiency"] = r["energy"]["efficiency"]
+        results["models"][f"sigma{sigma:g}"]["report"] = str(folder / "report.md")
+    write_json_atomic(out / "results.json", results)
+
+    def text() -> str:
+        lines = [f"ReLU ANN error {relu_error * 100:.2f}%"]
+        for name, m in results["models"].items():
+            lines.append(f"soft-LIF {name}: ANN {m['ann_error'] * 100:.2f}%, hard-rate ANN "
+                         f"{(m['ann_error_hard'] or 0) * 100:.2f}%, SNN "
+                         f"{m['snn_error'] * 100:.2f}%, efficiency {m['efficiency']:.2f}x "
+                         f"-> {m['report']}")
+        return "\n".join(lines)
+
+    emit(args, results, text)
+    return EXIT_OK
+
+
+def torch_from(a: Any) -> Any:
+    import torch
+
+    return torch.from_numpy(a)
+
+
+def _add_sim_args(p: argparse.ArgumentParser, c0_default: float | None = None) -> None:
+    p.add_argument("--synapse", choices=["alpha", "lowpass", "none"], default="alpha")
+    p.add_argument("--tau-s", type=nonneg_float("--tau-s"), default=0.005,
+                   help="synaptic time constant in seconds (default 0.005; 0 = none)")
+    p.add_argument("--presentation-time", type=positive_float("--presentation-time"),
+                   default=0.2, help="seconds per image (default 0.2)")
+    p.add_argument("--dt", type=positive_float("--dt"), default=0.001, help="seconds")
+    p.add_argument("--c0", type=nonneg_float("--c0"), default=c0_default,
+                   help="classification window start in seconds (default c1 - 0.08)")
+    p.add_argument("--c1", type=positive_float("--c1"), default=None,
+                   help="window end in seconds (default: the presentation time)")
+    p.add_argument("--reset", action="store_true", help="reset the state before every image")
+    p.add_argument("--init", choices=["zero", "uniform"], default="zero",
+                   help="initial membrane voltages")
+    p.add_argument("--batch-size", type=positive_int("--batch-size"), default=50)
+    p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
+    p.add_argument("--no-fuse", action="store_true", help="do not torch.compile the updates")
+    p.add_argument("--images", type=positive_int("--images"), help="first N test images")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .data import DATASETS
+    from .networks import NETS
+
+    p = argparse.ArgumentParser(prog="softlif", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    datasets = ["embedded-mnist", *DATASETS]
+
+    m = sub.add_parser("demo", help="the whole pipeline on the embedded MNIST subset (offline)")
+    m.add_argument("--epochs", type=positive_int("--epochs"), default=6)
+    m.add_argument("--images", type=positive_int("--images"), default=2000,
+                   help="test images to simulate (of 2,000)")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--out", default="softlif-demo", help="output folder")
+    m.add_argument("--no-fuse", action="store_true", help="do not torch.compile kernels")
+    m.add_argument("--no-progress", action="store_true")
+    m.add_argument("--json", action="store_true")
+    m.set_defaults(func=cmd_demo)
+
+    t = sub.add_parser("train", help="train a rate network (soft LIF, ReLU or IF)")
+    t.add_argument("--dataset", choices=datasets, default="embedded-mnist")
+    t.add_argument("--data-dir", help="folder with the data set's official files")
+    t.add_argument("--net", choices=list(NETS), help="network (default: the data set's)")
+    t.add_argument("--activation", choices=["softlif", "lif", "relu", "if"], default="softlif")
+    t.add_argument("--epochs", type=positive_int("--epochs"), default=15)
+    t.add_argument("--batch-size", type=positive_int("--batch-size"), default=128)
+    t.add_argument("--recipe", choices=["adam", "paper"], default="adam")
+    t.add_argument("--lr", type=positive_float("--lr"), default=2e-3)
+    t.add_argument("--weight-decay", type=float_list("--weight-decay"), default=[0.0],
+                   help="per weight layer, comma-separated (last value repeats)")
+    t.add_argument("--noise", type=nonneg_float("--noise"), default=None,
+                   help="training noise sigma in Hz (default: the neuron's, 10 Hz)")
+    t.add_argument("--smoothing", type=positive_float("--smoothing"), default=None,
+                   help="soft-LIF smoothing g (default 0.02)")
+    t.add_argument("--anneal-to", type=nonneg_float("--anneal-to"), default=0.002,
+                   help="anneal g to this over the last epochs (default 0.002)")
+    t.add_argument("--anneal-fraction", type=nonneg_float("--anneal-fraction"), default=0.3)
+    t.add_argument("--no-anneal", action="store_true", help="keep g constant")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--limit-train", type=positive_int("--limit-train"))
+    t.add_argument("--limit-test", type=positive_int("--limit-test"))
+    t.add_argument("--out", default="runs/train", help="output folder")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    t.add_argument("--no-fuse", action="store_true", help="do not torch.compile the activations")
+    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    def data_args(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--dataset", choices=datasets, default="embedded-mnist")
+        q.add_argument("--data-dir", help="folder with the data set's official files")
+
+    s = sub.add_parser("simulate", help="convert a checkpoint and simulate it as a spiking net")
+    s.add_argument("checkpoint", help="checkpoint.pt written by `softlif train`")
+    data_args(s)
+    _add_sim_args(s)
+    s.add_argument("--curve-c0", type=float_list("--curve-c0"), default=[0.0, 0.02, 0.05, 0.1],
+                   help="window starts (s) for the error-vs-c1 curves")
+    s.add_argument("--out", help="write simulate.json and config.json here")
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_simulate)
+
+    w = sub.add_parser("sweep", help="error vs efficiency over tau_s, presentation time, window")
+    w.add_argument("checkpoint")
+    data_args(w)
+    _add_sim_args(w)
+    w.add_argument("--taus", type=float_list("--taus"), default=[0.0, 0.002, 0.005],
+                   help="synaptic time constants (s)")
+    w.add_argument("--times", type=float_list("--times"), default=[0.2],
+                   help="presentation times (s), one simulation each per tau")
+    w.add_argument("--windows", type=_window_list,
+                   default=[(0.12, 0.2), (0.04, 0.1), (0.05, 0.06), (0.02, 0.06), (0.01, 0.08)],
+                   help="C0:C1 pairs in seconds")
+    w.add_argument("--out")
+    w.add_argument("--no-progress", action="store_true")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=cmd_sweep)
+
+    e = sub.add_parser("energy", help="ANN flops vs SNN energy from per-layer rates")
+    e.add_argument("--net", choices=list(NETS), required=True)
+    e.add_argument("--rates", type=float_list("--rates"), help="Hz per neuron layer, e.g. "
+                   "173.3,99.0,9.7,7.2")
+    e.add_argument("--from-results", help="take the rates from a simulate.json/results.json")
+    e.add_argument("--presentation-time", type=positive_float("--presentation-time"),
+                   default=0.2, help="seconds")
+    e.add_argument("--dt", type=positive_float("--dt"), default=0.001, help="seconds")
+    e.add_argument("--device", action="append", default=[],
+                   help="extra device NAME:J_PER_SYNOP:J_PER_UPDATE[:spiking|conventional]")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_energy)
+
+    i = sub.add_parser("info", help="neurons, synapses and flops per layer of a paper net")
+    i.add_argument("--net", choices=list(NETS), required=True)
+    i.add_argument("--json", action="store_true")
+    i.set_defaults(func=cmd_info)
+
+    c = sub.add_parser("calibrate", help="training-noise sigma from filtered spike trains")
+    c.add_argument("--net", choices=list(NETS), default="cifar10",
+                   help="take the neuron parameters of this net")
+    c.add_argument("--tau-rc", type=positive_float("--tau-rc"), help="seconds")
+    c.add_argument("--tau-ref", type=nonneg_float("--tau-ref"), help="seconds")
+    c.add_argument("--synapse", choices=["alpha", "lowpass"], default="alpha")
+    c.add_argument("--tau-s", type=positive_float("--tau-s"), default=0.005, help="seconds")
+    c.add_argument("--j-max", type=positive_float("--j-max"), default=20.0)
+    c.add_argument("--out", help="also write calibration.json and the Fig. 2 plot here")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_calibrate)
+
+    r = sub.add_parser("reproduce", help="the paper's experiment for a data set, with a report")
+    r.add_argument("--dataset", choices=["mnist", "svhn", "cifar10", "cifar100"], required=True)
+    r.add_argument("--data-dir", help="folder with the data set's official files")
+    r.add_argument("--config", help="TOML config (default: the bundled one for the data set)")
+    r.add_argument("--epochs", type=positive_int("--epochs"), help="override [train] epochs")
+    r.add_argument("--relu-epochs", type=positive_int("--relu-epochs"))
+    r.add_argument("--noises", type=float_list("--noises"), help="sigmas (Hz), comma-separated")
+    r.add_argument("--images", type=positive_int("--images"), help="first N test images")
+    r.add_argument("--limit-train", type=positive_int("--limit-train"))
+    r.add_argument("--limit-test", type=positive_int("--limit-test"))
+    r.add_argument("--out", default="runs/reproduce")
+    r.add_argument("--no-progress", action="store_true")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_reproduce)
+
+    d = sub.add_parser("download", help="download a public data set (checksum-verified)")
+    d.add_argument("name", choices=["mnist", "fashion-mnist", "cifar10", "cifar100", "svhn"])
+    d.add_argument("--dir", help="target folder (default ~/.cache/softlif/NAME or $SOFTLIF_DATA)")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_download)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or EXIT_OK)
+    except CliError as e:
+        print(f"softlif {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"softlif {args.command}: interrupted; finished outputs and checkpoints are kept "
+              "(train: rerun with --resume)", file=sys.stderr)
+        return 130
+    except (ValueError, OSError, RuntimeError) as e:
+        # data errors (DataError is a ValueError), unreadable checkpoints, diverged training
+        print(f"softlif {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Evaluate a trained network as an ANN and as a spiking net: errors, rates, energy, sweeps.
+
+One spiking simulation per (synapse, presentation time) serves every window [c0, c1]; the
+per-layer rates it measures feed the energy model (SPEC section 5).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .activations import RateNeuron
+from .convert import SpikingNetwork, convert, verify
+from .energy import energy_report
+from .networks import layer_table
+from .simulate import InitMode, Precision, SimResult, simulate
+from .synapses import Synapse
+from .train import Checkpoint, error_rate, predict
+
+
+@dataclass(frozen=True)
+class SimSettings:
+    """How to simulate: times in seconds."""
+
+    synapse: str = "alpha"  # none | lowpass | alpha
+    tau_s: float = 0.005  # synaptic time constant (s)
+    presentation_time: float = 0.2  # s per image
+    dt: float = 0.001  # s
+    c0: float = 0.12  # classification window start (s)
+    c1: float = 0.2  # classification window end (s)
+    reset: bool = False  # reset state per image (else back to back)
+    init: InitMode = "zero"  # initial voltages: zero | uniform
+    batch_size: int = 50  # streams simulated side by side
+    fused: bool = True  # torch.compile the per-layer updates
+    precision: Precision = "float32"  # float32 | bfloat16 (linear maps on spikes)
+
+    def synapse_obj(self) -> Synapse:
+        return Synapse(self.synapse, self.tau_s)  # type: ignore[arg-type]
+
+
+def spiking_net(ck: Checkpoint, synapse: Synapse) -> tuple[torch.nn.Module, SpikingNetwork]:
+    """The checkpoint's ANN and its verified spiking conversion."""
+    ann = ck.build_model()
+    if not any(isinstance(m, RateNeuron) for m in ann.modules()):
+        raise ValueError(f"a {ck.activation} network has no spiking neurons to convert; train "
+                         "with --activation softlif (or lif / if)")
+    snn = convert(ann, ck.preprocess.output_shape, synapse)
+    probe = ck.preprocess.test(torch.zeros((2, *ck.preprocess.input_shape), dtype=torch.uint8))
+    verify(ann, snn, probe + 0.1 * torch.randn_like(probe))
+    return ann, snn
+
+
+def ann_errors(ck: Checkpoint, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """Test error of the ANN as trained (soft rate) and with the hard rate (predicts the SNN)."""
+    model = ck.build_model()
+    out = {"ann_error": error_rate(predict(model, images, ck.preprocess), labels)}
+    if any(isinstance(m, RateNeuron) for m in model.modules()):
+        out["ann_error_hard"] = error_rate(predict(model, images, ck.preprocess, mode="hard"),
+                                           labels)
+    return out
+
+
+@torch.no_grad()
+def neuron_hard_rates(snn: SpikingNetwork, x: torch.Tensor) -> list[torch.Tensor]:
+    """Per hidden layer, each neuron's rate (Hz) as the hard-rate ANN predicts it on ``x``:
+    tensors ``(N, *out_shape)``."""
+    out, h = [], x
+    for st in snn.hidden_stages:
+        r = st.neuron.rate(st.neuron.current(st.affine(h)))  # type: ignore[union-attr]
+        out.append(r)
+        h = st.neuron.amplitude * r  # type: ignore[union-attr]
+    return out
+
+
+def hard_rates(snn: SpikingNetwork, x: torch.Tensor, batch: int = 500) -> list[float]:
+    """Mean rate (Hz) per hidden layer that the hard-rate ANN predicts on ``x``."""
+    sums = [0.0] * len(snn.hidden_stages)
+    for i in range(0, len(x), batch):
+        for k, r in enumerate(neuron_hard_rates(snn, x[i:i + batch])):
+            sums[k] += float(r.sum())
+    return [s / (len(x) * n) for s, n in zip(sums, snn.neurons_per_layer, strict=True)]
+
+
+def run_snn(ck: Checkpoint, images: torch.Tensor, labels: torch.Tensor, s: SimSettings,
+            keep_neuron_counts: int = 0, progress: bool = False
+            ) -> tuple[SimResult, dict[str, Any], SpikingNetwork]:
+    """Simulate the checkpoint's SNN on uint8 ``images``; returns the raw result, a summary
+    (error in the window, per-layer rates, energy at the presentation time, wall time) and the
+    spiking net."""
+    _, snn = spiking_net(ck, s.synapse_obj())
+    x = ck.preprocess.test(images)
+    t0 = time.perf_counter()
+    res = simulate(snn, x, s.presentation_time, s.dt, s.batch_size, s.reset, init=s.init,
+                   fused=s.fused, precision=s.precision, keep_neuron_counts=keep_neuron_counts,
+                   progress=progress)
+    wall = time.perf_counter() - t0
+    rates = res.firing_rates()
+    report = energy_report(layer_table(ck.spec), rates, s.presentation_time, s.dt)
+    summary: dict[str, Any] = {
+        "snn_error": res.error(labels, s.c0, s.c1),
+        "window_s": [s.c0, s.c1],
+        "snn_rates_hz": rates,
+        "mean_rate_hz": sum(r * n for r, n in zip(rates, res.neurons_per_layer, strict=True))
+        / sum(res.neurons_per_layer),
+        "predicted_rates_hz": hard_rates(snn, x),
+        "images": len(images),
+        "simulation_seconds": wall,
+        "images_per_second": len(images) / wall,
+        "energy": report.to_dict(),
+        "settings": s.__dict__,
+    }
+    return res, summary, snn
+
+
+def sweep(ck: Checkpoint, images: torch.Tensor, labels: torch.Tensor, base: SimSettings,
+          taus: list[float], times: list[float], windows: list[tuple[float, float]],
+          progress: bool = False) -> list[dict]:
+    """The Table-4 trade-off: error and efficiency for every (tau_s, c0, c1), one simulation per
+    (tau_s, presentation time). Efficiency is computed at presentation time c1 (an image need
+    not be shown longer), with the rates measured in that simulation."""
+    rows = []
+    for tau in taus:
+        for t in times:
+            s = SimSettings(**{**base.__dict__, "tau_s": tau, "presentation_time": t,
+                               "synapse": base.synapse if tau > 0 else "none"})
+            res, summary, _ = run_snn(ck, images, labels, s, progress=progress)
+            for c0, c1 in windows:
+                if c1 > t + 1e-12 or c0 >= c1:
+                    continue
+                eff = energy_report(layer_table(ck.spec), summary["snn_rates_hz"], c1,
+                                    s.dt).efficiency
+                rows.append({"tau_s": tau, "presentation_time": t, "c0": c0, "c1": c1,
+                             "error": res.error(labels, c0, c1), "efficiency": eff,
+                             "rates_hz": summary["snn_rates_hz"]})
+    return rows
