@@ -42,43 +42,35 @@ def emit(args: argparse.Namespace, payload: dict[str, Any], text: Callable[[], s
 # argument types with clear messages
 
 
-def positive_float(name: str) -> Callable[[str], float]:
-    def parse(s: str) -> float:
+def number(name: str, kind: type = float, minimum: float = 0.0, strict: bool = True
+           ) -> Callable[[str], Any]:
+    """argparse type: a finite ``kind`` (int or float) > minimum (strict) or >= minimum."""
+    what = "a whole number" if kind is int else "a number"
+
+    def parse(s: str) -> Any:
         try:
-            v = float(s)
+            v = kind(s)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {s!r}") from None
-        if not (v > 0 and v < float("inf")):
-            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got {s!r}")
+            raise argparse.ArgumentTypeError(f"{name} must be {what}, got {s!r}") from None
+        ok = (v > minimum if strict else v >= minimum) and v < float("inf")
+        if not ok:
+            raise argparse.ArgumentTypeError(
+                f"{name} must be {what} {'>' if strict else '>='} {minimum:g}, got {s!r}")
         return v
 
     return parse
+
+
+def positive_float(name: str) -> Callable[[str], float]:
+    return number(name, float, 0.0, strict=True)
 
 
 def nonneg_float(name: str) -> Callable[[str], float]:
-    def parse(s: str) -> float:
-        try:
-            v = float(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number, got {s!r}") from None
-        if not (v >= 0 and v < float("inf")):
-            raise argparse.ArgumentTypeError(f"{name} must be a number >= 0, got {s!r}")
-        return v
-
-    return parse
+    return number(name, float, 0.0, strict=False)
 
 
 def positive_int(name: str) -> Callable[[str], int]:
-    def parse(s: str) -> int:
-        try:
-            v = int(s)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a whole number, got {s!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {s!r}")
-        return v
-
-    return parse
+    return number(name, int, 1, strict=False)
 
 
 def float_list(name: str) -> Callable[[str], list[float]]:

@@ -187,8 +187,34 @@ def _check_non_negative(obj: object, *names: str) -> None:
             raise ValueError(f"{type(obj).__name__}.{name} must be a finite number >= 0, got {value!r}")
 
 
+class _RateCurves:
+    """Rate methods shared by the neuron types, all from their ``rate_kernels``."""
+
+    tau_ref: float
+    gain: float
+    bias: float
+    # each neuron type defines rate_kernels(soft) -> (value, derivative, params)
+    rate_kernels: Callable[[bool], tuple[Callable, Callable, tuple[float, ...]]]
+
+    def current(self, x: Tensor) -> Tensor:
+        """Input current J = gain * x + bias (dimensionless, threshold 1)."""
+        return self.gain * x + self.bias
+
+    def rate(self, j: Tensor) -> Tensor:
+        """Hard steady-state firing rate (Hz) for current ``j`` (that of the spiking neuron)."""
+        return _RateCurve.apply(j - 1.0, *self.rate_kernels(soft=False))
+
+    def soft_rate(self, j: Tensor) -> Tensor:
+        """Smoothed rate (Hz), finite value and gradient everywhere; the hard rate if g = 0."""
+        return _RateCurve.apply(j - 1.0, *self.rate_kernels(soft=True))
+
+    def max_rate(self) -> float:
+        """Upper bound of the rate (Hz): 1 / tau_ref (inf if tau_ref == 0)."""
+        return math.inf if self.tau_ref == 0 else 1.0 / self.tau_ref
+
+
 @dataclass(frozen=True)
-class LIF:
+class LIF(_RateCurves):
     """Leaky integrate-and-fire neuron (and its rate / soft-rate curves).
 
     tau_rc dv/dt = -v + J; spike when v crosses 1; v held at 0 for tau_ref after a spike.
@@ -207,24 +233,6 @@ class LIF:
     def __post_init__(self) -> None:
         _check_positive(self, "tau_rc", "amplitude", "gain")
         _check_non_negative(self, "tau_ref", "smoothing", "noise_std")
-
-    def current(self, x: Tensor) -> Tensor:
-        """Input current J = gain * x + bias (dimensionless, threshold 1)."""
-        return self.gain * x + self.bias
-
-    def rate(self, j: Tensor) -> Tensor:
-        """Hard steady-state firing rate (Hz) for current ``j``."""
-        return lif_rate(j, self.tau_rc, self.tau_ref)
-
-    def soft_rate(self, j: Tensor) -> Tensor:
-        """Smoothed rate (Hz); equals :meth:`rate` when ``smoothing == 0``."""
-        if self.smoothing == 0:
-            return self.rate(j)
-        return soft_lif_rate(j, self.tau_rc, self.tau_ref, self.smoothing)
-
-    def max_rate(self) -> float:
-        """Upper bound of the rate (Hz): 1 / tau_ref (inf if tau_ref == 0)."""
-        return math.inf if self.tau_ref == 0 else 1.0 / self.tau_ref
 
     def rate_kernels(self, soft: bool) -> tuple[Callable, Callable, tuple[float, ...]]:
         """(value, derivative, params) of the rate curve in z = J - 1 (for fused training)."""
@@ -268,7 +276,7 @@ def lif_step(
 
 
 @dataclass(frozen=True)
-class IF:
+class IF(_RateCurves):
     """Integrate-and-fire neuron without leak: the spiking counterpart of ReLU.
 
     tau dv/dt = J - 1 (threshold current 1, so it fires when x > 0 with bias 1); spike when v
@@ -288,21 +296,6 @@ class IF:
     def __post_init__(self) -> None:
         _check_positive(self, "tau", "amplitude", "gain")
         _check_non_negative(self, "tau_ref", "smoothing", "noise_std")
-
-    def current(self, x: Tensor) -> Tensor:
-        """Input current J = gain * x + bias."""
-        return self.gain * x + self.bias
-
-    def rate(self, j: Tensor) -> Tensor:
-        """Hard rate in Hz."""
-        return _RateCurve.apply(j - 1.0, *self.rate_kernels(soft=False))
-
-    def soft_rate(self, j: Tensor) -> Tensor:
-        """Rate in Hz with max(z, 0) replaced by g log(1 + exp(z / g)) (a scaled softplus)."""
-        return _RateCurve.apply(j - 1.0, *self.rate_kernels(soft=True))
-
-    def max_rate(self) -> float:
-        return math.inf if self.tau_ref == 0 else 1.0 / self.tau_ref
 
     def rate_kernels(self, soft: bool) -> tuple[Callable, Callable, tuple[float, ...]]:
         """(value, derivative, params) of the rate curve in z = J - 1 (for fused training)."""
