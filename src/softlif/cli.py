@@ -203,14 +203,25 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     ck = _load_ck(args.checkpoint)
     s = _sim_settings(args)
     x, y = _test_data(args, ck)
-    res, summary, _ = run_snn(ck, x, y, s, progress=not args.no_progress)
-    summary = {**ann_errors(ck, x, y), **summary}
+    if args.figures and not args.out:
+        raise CliError("--figures needs --out")
+    keep = min(100, len(x)) if args.figures else 0
+    res, summary, snn = run_snn(ck, x, y, s, keep_neuron_counts=keep,
+                                progress=not args.no_progress)
+    summary = {**ann_errors(ck, x, y), **summary,
+               "checkpoint": {"path": args.checkpoint, "epochs": ck.epoch,
+                              "config": ck.config, "metrics": ck.metrics}}
     curves = {}
     for c0 in args.curve_c0:
         if c0 < s.presentation_time:
             c1, err = res.error_vs_c1(y, c0)
             curves[str(c0)] = {"c1_s": c1.tolist(), "error": err.tolist()}
     summary["error_vs_c1"] = curves
+    if args.figures:
+        from .report import write_figures
+
+        summary["figures"] = write_figures(ck, res, summary, snn, x[:keep], y, Path(args.out),
+                                           args.curve_c0)
     if args.out:
         out = Path(args.out)
         write_json_atomic(out / "config.json", cli_options(args))
@@ -606,6 +617,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--curve-c0", type=float_list("--curve-c0"), default=[0.0, 0.02, 0.05, 0.1],
                    help="window starts (s) for the error-vs-c1 curves")
     s.add_argument("--out", help="write simulate.json and config.json here")
+    s.add_argument("--figures", action="store_true", help="also draw the figures into --out")
     s.add_argument("--no-progress", action="store_true")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_simulate)

@@ -54,7 +54,14 @@ def _input_layer_update(neuron: NeuronType, dt: float, j: Tensor, v: Tensor, ref
                         count: Tensor):
     """First layer: constant current j; returns (spikes 0/1, v, ref, count)."""
     s, v, ref = _neuron_step(neuron, j, v, ref, dt)
-    return s, v, ref, count + s
+    return s, v, ref, _count(count, s)
+
+
+def _count(count: Tensor, s: Tensor) -> Tensor:
+    """Add this step's spikes: per neuron (count shaped like s) or per stream (count (B,)),
+    which saves reading and writing a neuron-sized counter every step (float64: exact for
+    any realistic count)."""
+    return count + s if count.dim() > 1 else count + s.flatten(1).sum(1, dtype=count.dtype)
 
 
 def _hidden_layer_update(neuron: NeuronType, dt: float, a: float, j_gain: float, i: Tensor,
@@ -66,7 +73,7 @@ def _hidden_layer_update(neuron: NeuronType, dt: float, a: float, j_gain: float,
     """
     y, syn = synapse_step(i.float(), syn, a)
     s, v, ref = _neuron_step(neuron, j_gain * y + j_bias, v, ref, dt)
-    return s, syn, v, ref, count + s
+    return s, syn, v, ref, _count(count, s)
 
 
 def _readout_update(a: float, gain: float, i: Tensor, syn: SynapseState, bias: Tensor):
@@ -96,6 +103,7 @@ class Simulator:
         fused: bool = False,
         precision: Precision = "float32",
         device: torch.device | str | None = None,
+        count_neurons: bool = True,
     ) -> None:
         if not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
             raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
@@ -109,6 +117,7 @@ class Simulator:
         self.dt = float(dt)
         self.batch_size = batch_size
         self.init = init
+        self.count_neurons = count_neurons
         self.device = torch.device(device) if device is not None else net.bias_0.device
         self.decay = net.synapse.decay(self.dt)
         stages = net.stages
@@ -166,7 +175,8 @@ class Simulator:
                 v = initial_voltage((b, *shape), "zero")
             self.v.append(_to_state(v.to(dev)))
             self.ref.append(torch.zeros_like(self.v[-1]))
-            self.count.append(torch.zeros_like(self.v[-1]))
+            self.count.append(torch.zeros_like(self.v[-1]) if self.count_neurons
+                              else torch.zeros(b, dtype=torch.float64, device=dev))
         self.syn = [
             self.net.synapse.initial_state(
                 _to_state(torch.zeros((b, *st.out_shape), device=dev)))
@@ -199,7 +209,8 @@ class Simulator:
         self.j0 = self.j_gain[0] * _to_state(self.linears[0](x)) + self.j_bias[0]
 
     def take_counts(self) -> list[Tensor]:
-        """Per-neuron spike counts since the last call, ``(B, *out_shape)``; zeroes them."""
+        """Spike counts since the last call, per neuron ``(B, *out_shape)`` or, with
+        ``count_neurons=False``, per stream ``(B,)``; zeroes them."""
         out = [_from_state(c) for c in self.count]
         self.count = [torch.zeros_like(c) for c in self.count]
         return out
@@ -362,7 +373,8 @@ def simulate(
         streams = list(range(first, min(first + batch_size, n_streams)))
         b = len(streams)
         if b not in sims:
-            sims[b] = Simulator(net, b, dt, init, fused, precision, device)
+            sims[b] = Simulator(net, b, dt, init, fused, precision, device,
+                                count_neurons=keep_neuron_counts > 0)
         sim = sims[b]
         sim.reset(seeds=streams)
         for pos in range(stream_length):
@@ -384,9 +396,9 @@ def simulate(
             img = torch.tensor([idx[i] for i in live_b])
             outputs[:, img] = out_steps[:, live_b].to(out_dev)
             for k, c in enumerate(counts):
-                per_image = c.flatten(1).sum(1).to("cpu", torch.float64)
+                per_image = (c.flatten(1).sum(1) if c.dim() > 1 else c).to("cpu", torch.float64)
                 layer_counts[img, k] = per_image[live_b]
-                if kept is not None:
+                if kept is not None and c.dim() > 1:
                     for bi in live_b:
                         if idx[bi] < kept[k].shape[0]:
                             kept[k][idx[bi]] = c[bi].cpu()

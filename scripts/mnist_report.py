@@ -1,0 +1,57 @@
+"""Assemble results/mnist/report.md and results.json from the outputs of
+scripts/reproduce_mnist.sh (simulate.json files and the ReLU run's metrics)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from softlif.io import write_json_atomic, write_text_atomic
+from softlif.report import markdown_report
+
+OUT = Path("results/mnist")
+
+
+def main() -> None:
+    snn = json.loads((OUT / "snn" / "simulate.json").read_text())
+    relu = json.loads(Path("runs/mnist-relu/train_metrics.json").read_text())
+    ck = snn["checkpoint"]
+    r = {**snn, "dataset": "MNIST (official, full)", "net": "mnist", "train_images": 60000,
+         "test_images": snn["images"], "epochs": ck["epochs"],
+         "train_seconds": ck["metrics"]["train_seconds"], "train_config": ck["config"],
+         "relu_error": relu["test_error"],
+         "figures": [f"snn/{f}" for f in snn.get("figures", [])]}
+    notes = [
+        "Commands: `scripts/reproduce_mnist.sh ../shared/data/mnist` (training: `softlif train "
+        "--dataset mnist --data-dir DIR --epochs 25`; SNN: `softlif simulate CHECKPOINT "
+        "--dataset mnist --data-dir DIR --tau-s 0.005 --presentation-time 0.2 --c0 0.12`).",
+        "Training recipe: Adam, one-cycle learning rate (peak 2e-3), batch 128, "
+        f"{ck['epochs']} epochs, noise sigma 10 Hz, soft-LIF g = 0.02 annealed geometrically "
+        "to 0.002 over the last 30% of training; ReLU baseline: same recipe, "
+        f"{len(relu['history'])} epochs, {relu['train_seconds']:.0f} s.",
+        "Training wall time includes a second job sharing the 2 CPU cores for part of the run.",
+    ]
+    early_path = OUT / "snn-epoch17-g0.02" / "simulate.json"
+    if early_path.exists():
+        e = json.loads(early_path.read_text())
+        r["before_annealing"] = {k: e[k] for k in ("ann_error", "ann_error_hard", "snn_error",
+                                                   "snn_rates_hz", "mean_rate_hz")}
+        notes.append(
+            "Remedy for the sub-threshold tail (SPEC section 2): the same run's checkpoint after "
+            f"epoch 17, before g was annealed (g = 0.02): soft-LIF ANN "
+            f"{e['ann_error'] * 100:.2f}%, hard-rate ANN {e['ann_error_hard'] * 100:.2f}%, "
+            f"SNN {e['snn_error'] * 100:.2f}%; after annealing g to 0.002 (epoch 25): soft "
+            f"{r['ann_error'] * 100:.2f}%, hard {r['ann_error_hard'] * 100:.2f}%, SNN "
+            f"{r['snn_error'] * 100:.2f}%. The hard-rate ANN predicts the SNN in both.")
+    hist = ck["metrics"]["history"]
+    notes.append("Per-epoch test error (soft / hard rate, %): " + ", ".join(
+        f"{h['epoch']}: {h['test_error'] * 100:.2f}/{h.get('test_error_hard', 0) * 100:.2f}"
+        for h in hist))
+    r.pop("checkpoint", None)
+    write_json_atomic(OUT / "results.json", r)
+    write_text_atomic(OUT / "report.md", markdown_report(
+        r, "MNIST: the paper's network on the full official MNIST", notes))
+
+
+if __name__ == "__main__":
+    main()
