@@ -2,7 +2,8 @@
 # Issue 3 evidence: the paper's MNIST net on the full official MNIST, trained with soft LIF and
 # noise sigma = 10 Hz, converted and simulated on all 10,000 test images (alpha synapse 5 ms,
 # 200 ms per image, window 120-200 ms, images back to back, initial voltages 0).
-# Runs for about an hour on 2 CPU cores; writes runs/ (checkpoints, not committed) and
+# Runs for about 45 minutes on 2 CPU cores (run nothing else: two PyTorch jobs with two
+# OpenMP threads each on 2 cores slow each other ~10x); writes runs/ (checkpoints, not committed) and
 # results/mnist/ (committed). Usage: scripts/reproduce_mnist.sh [MNIST_DIR]
 set -euo pipefail
 D=${1:-../shared/data/mnist}
@@ -11,10 +12,11 @@ S=.venv/bin/softlif
 $S train --dataset mnist --data-dir "$D" --epochs 25 --out runs/mnist-softlif-anneal --no-progress
 # (the checkpoint after epoch 17, before annealing started, was copied aside during that run
 #  to runs/mnist-epoch17-g0.02.pt: the same net trained with g = 0.02 only)
-$S train --dataset mnist --data-dir "$D" --epochs 15 --activation relu --out runs/mnist-relu --no-progress
+$S train --dataset mnist --data-dir "$D" --epochs 10 --activation relu --out runs/mnist-relu --no-progress
 SIM="--dataset mnist --data-dir $D --tau-s 0.005 --presentation-time 0.2 --c0 0.12 --c1 0.2 --no-progress"
 $S simulate runs/mnist-softlif-anneal/checkpoint.pt $SIM --out results/mnist/snn --figures
-if [ -f runs/mnist-epoch17-g0.02.pt ]; then
-  $S simulate runs/mnist-epoch17-g0.02.pt $SIM --out results/mnist/snn-epoch17-g0.02
+if [ -f runs/mnist-epoch17-g0.02.pt ]; then  # before/after annealing, same 2000 images
+  $S simulate runs/mnist-epoch17-g0.02.pt $SIM --images 2000 --out results/mnist/snn-epoch17-g0.02
+  $S simulate runs/mnist-softlif-anneal/checkpoint.pt $SIM --images 2000 --out results/mnist/snn-2000
 fi
 .venv/bin/python scripts/mnist_report.py

@@ -568,8 +568,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("demo", help="the whole pipeline on the embedded MNIST subset (offline)")
     m.add_argument("--epochs", type=positive_int("--epochs"), default=6)
-    m.add_argument("--images", type=positive_int("--images"), default=2000,
-                   help="test images to simulate (of 2,000)")
+    m.add_argument("--images", type=positive_int("--images"), default=1000,
+                   help="test images to simulate (of 2,000; default 1,000)")
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--out", default="softlif-demo", help="output folder")
     m.add_argument("--no-fuse", action="store_true", help="do not torch.compile kernels")
