@@ -94,21 +94,21 @@ def float_list(name: str) -> Callable[[str], list[float]]:
 def load_data(dataset: str, data_dir: str | None, limit_train: int | None = None,
               limit_test: int | None = None):
     """(train, test, preprocess) for a data set name; ``embedded-mnist`` needs no folder."""
-    from .data import load_embedded_mnist, load_split, paper_preprocess
+    from .data import ArraySplit, load_embedded_mnist, load_split, paper_preprocess
 
     if dataset == "embedded-mnist":
         train_split, test_split = load_embedded_mnist()
         dataset = "mnist"
     else:
-        train_split = load_split(dataset, data_dir, "train")
-        test_split = load_split(dataset, data_dir, "test")
-        if not hasattr(train_split, "images"):
+        loaded = (load_split(dataset, data_dir, "train"), load_split(dataset, data_dir, "test"))
+        if not all(isinstance(s, ArraySplit) for s in loaded):
             raise CliError(f"{dataset}: training from lazily loaded image folders is not "
                            "supported by `softlif train` yet; convert the data to .npz first")
+        train_split, test_split = loaded  # type: ignore[assignment]
     if limit_train:
-        train_split = train_split.subset(range(min(limit_train, len(train_split))))
+        train_split = train_split.subset(list(range(min(limit_train, len(train_split)))))
     if limit_test:
-        test_split = test_split.subset(range(min(limit_test, len(test_split))))
+        test_split = test_split.subset(list(range(min(limit_test, len(test_split)))))
     pre = paper_preprocess(dataset, train_split)
     return train_split, test_split, pre
 
@@ -178,12 +178,16 @@ def _test_data(args: argparse.Namespace, ck: Any):
     """uint8 test images and labels, limited to --images."""
     import torch
 
-    from .data import load_embedded_mnist, load_split
+    from .data import ArraySplit, load_embedded_mnist, load_split
 
     if args.dataset == "embedded-mnist":
         test = load_embedded_mnist()[1]
     else:
-        test = load_split(args.dataset, args.data_dir, "test")
+        loaded = load_split(args.dataset, args.data_dir, "test")
+        if not isinstance(loaded, ArraySplit):
+            raise CliError(f"{args.dataset}: simulating lazily loaded image folders is not "
+                           "supported by the command line yet; convert the test set to .npz")
+        test = loaded
     if tuple(test.images.shape[1:]) != ck.preprocess.input_shape:
         raise CliError(f"test images have shape {tuple(test.images.shape[1:])}, the checkpoint "
                        f"expects {ck.preprocess.input_shape}: wrong --dataset?")

@@ -161,7 +161,7 @@ def _without_bias(modules: list[nn.Module]) -> nn.Sequential:
     seq = nn.Sequential(*[copy.deepcopy(m) for m in modules])
     for m in seq:
         if getattr(m, "bias", None) is not None:
-            m.bias = None
+            setattr(m, "bias", None)  # noqa: B010 - Module.__setattr__ drops the parameter
     for p in seq.parameters():
         p.requires_grad_(False)
     return seq

@@ -134,7 +134,7 @@ def fig_ann_vs_snn(ann_rates: Sequence[torch.Tensor], snn_rates: Sequence[torch.
         if len(a) > max_points:
             idx = torch.randperm(len(a), generator=g)[:max_points]
             a, s = a[idx], s[idx]
-        hi = float(max(a.max(), s.max(), 1.0))
+        hi = max(float(a.max()), float(s.max()), 1.0)
         ax.plot([0, hi], [0, hi], color="0.6", lw=0.8)
         ax.scatter(a.numpy(), s.numpy(), s=2, alpha=0.3)
         corr = float(torch.corrcoef(torch.stack([a, s]))[0, 1]) if a.std() > 0 else float("nan")

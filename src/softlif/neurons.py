@@ -202,11 +202,11 @@ class _RateCurves:
 
     def rate(self, j: Tensor) -> Tensor:
         """Hard steady-state firing rate (Hz) for current ``j`` (that of the spiking neuron)."""
-        return _RateCurve.apply(j - 1.0, *self.rate_kernels(soft=False))
+        return _RateCurve.apply(j - 1.0, *self.rate_kernels(False))
 
     def soft_rate(self, j: Tensor) -> Tensor:
         """Smoothed rate (Hz), finite value and gradient everywhere; the hard rate if g = 0."""
-        return _RateCurve.apply(j - 1.0, *self.rate_kernels(soft=True))
+        return _RateCurve.apply(j - 1.0, *self.rate_kernels(True))
 
     def max_rate(self) -> float:
         """Upper bound of the rate (Hz): 1 / tau_ref (inf if tau_ref == 0)."""

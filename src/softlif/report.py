@@ -23,6 +23,7 @@ from .figures import (
 )
 from .io import write_json_atomic, write_text_atomic
 from .networks import NetSpec
+from .neurons import LIF
 from .train import Checkpoint, TrainConfig, train
 
 # SPEC section 6: the paper's error rates (%) and Table-4 trade-offs.
@@ -41,7 +42,8 @@ def write_figures(ck: Checkpoint, res: Any, summary: dict, snn: Any, x_kept: tor
     """All figures for one simulated checkpoint; returns their file names (PNG)."""
     names = []
     neuron = ck.spec.neuron if ck.neuron is None else ck.neuron
-    names.append(fig_rate_curves(neuron, out / "fig1_rate_curves")[0].name)
+    if isinstance(neuron, LIF):  # Fig. 1 is the LIF's rate curve
+        names.append(fig_rate_curves(neuron, out / "fig1_rate_curves")[0].name)
     syn = snn.synapse
     if syn.order:
         stats = filtered_spread(neuron, syn, torch.linspace(0.0, 20.0, 121, dtype=torch.float64))

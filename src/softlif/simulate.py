@@ -118,7 +118,7 @@ class Simulator:
         self.batch_size = batch_size
         self.init = init
         self.count_neurons = count_neurons
-        self.device = torch.device(device) if device is not None else net.bias_0.device
+        self.device = torch.device(device) if device is not None else net.stages[0].bias.device
         self.decay = net.synapse.decay(self.dt)
         stages = net.stages
         # Per stage: j = j_gain * filtered(linear(spikes01)) + j_bias; amplitude/dt of the
@@ -148,6 +148,8 @@ class Simulator:
         self._input_update = wrap(_input_layer_update)
         self._hidden_update = wrap(_hidden_layer_update)
         self._readout_update = wrap(_readout_update)
+        self.neurons: list[NeuronType] = [st.neuron for st in net.hidden_stages
+                                          if st.neuron is not None]
         self.j0: Tensor | None = None
         self.reset()
 
@@ -225,13 +227,13 @@ class Simulator:
             raise RuntimeError("call set_input(x) (or step(x)) before step()")
         stages, v, ref, count, syn = self.net.stages, self.v, self.ref, self.count, self.syn
         s, v[0], ref[0], count[0] = self._input_update(
-            stages[0].neuron, self.dt, self.j0, v[0], ref[0], count[0]
+            self.neurons[0], self.dt, self.j0, v[0], ref[0], count[0]
         )
         self._spikes[0] = s
         for k in range(1, len(stages) - 1):
             i = _to_state(self.linears[k](_from_state(s.to(self.spike_dtype))))
             s, syn[k - 1], v[k], ref[k], count[k] = self._hidden_update(
-                stages[k].neuron, self.dt, self.decay, self.j_gain[k], i, syn[k - 1],
+                self.neurons[k], self.dt, self.decay, self.j_gain[k], i, syn[k - 1],
                 self.j_bias[k], v[k], ref[k], count[k],
             )
             self._spikes[k] = s
@@ -256,7 +258,7 @@ def _prepare_linear(m: nn.Module, device: torch.device, dtype: torch.dtype) -> n
     m = copy.deepcopy(m).to(device=device, dtype=dtype)
     for sub in m.modules():
         if isinstance(sub, nn.Conv2d):
-            sub.to(memory_format=torch.channels_last)
+            sub.weight.data = sub.weight.data.contiguous(memory_format=torch.channels_last)
     return m
 
 

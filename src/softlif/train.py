@@ -271,25 +271,25 @@ def train(
     wall = 0.0
 
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
-        ck = load_checkpoint(checkpoint_path)
-        if ck.config != _config_dict(cfg) or spec_to_dict(ck.spec) != spec_to_dict(spec):
+        prev = load_checkpoint(checkpoint_path)
+        if prev.config != _config_dict(cfg) or spec_to_dict(prev.spec) != spec_to_dict(spec):
             raise TrainingError(
                 f"{checkpoint_path} was written with another configuration; use a new output "
                 "folder or the same settings to resume"
             )
-        if ck.train_state is None:
+        if prev.train_state is None:
             raise TrainingError(f"{checkpoint_path} has no training state to resume from")
-        model.load_state_dict(ck.state_dict)
-        opt.load_state_dict(ck.train_state["optimizer"])
-        gen.set_state(ck.train_state["data_rng"])
-        noise_gen.set_state(ck.train_state["noise_rng"])
-        torch.set_rng_state(ck.train_state["torch_rng"])
-        history = list(ck.metrics.get("history", []))
-        wall = float(ck.metrics.get("train_seconds", 0.0))
-        start_epoch = ck.epoch
+        model.load_state_dict(prev.state_dict)
+        opt.load_state_dict(prev.train_state["optimizer"])
+        gen.set_state(prev.train_state["data_rng"])
+        noise_gen.set_state(prev.train_state["noise_rng"])
+        torch.set_rng_state(prev.train_state["torch_rng"])
+        history = list(prev.metrics.get("history", []))
+        wall = float(prev.metrics.get("train_seconds", 0.0))
+        start_epoch = prev.epoch
         log(f"resuming {checkpoint_path} after epoch {start_epoch}")
 
-    ck = None
+    ck: Checkpoint | None = None
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         model.train()
