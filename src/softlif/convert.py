@@ -111,14 +111,18 @@ class SpikingNetwork(nn.Module):
         return int(torch.Size(self.stages[-1].out_shape).numel())
 
     @torch.no_grad()
-    def rate_forward(self, x: torch.Tensor, mode: RateMode = "hard") -> torch.Tensor:
-        """Run as a rate net: each neuron outputs ``amplitude * rate(J)`` (no noise)."""
+    def rate_forward(self, x: torch.Tensor, mode: RateMode = "hard",
+                     rates: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """Run as a rate net: each neuron outputs ``amplitude * rate(J)`` (no noise). With a
+        list ``rates``, each hidden layer's rates (Hz, ``(N, *out_shape)``) are appended to it."""
         h = x
         for s in self.stages:
             h = s.affine(h)
             if s.neuron is not None:
                 j = s.neuron.current(h)
                 rate = s.neuron.soft_rate(j) if mode == "soft" else s.neuron.rate(j)
+                if rates is not None:
+                    rates.append(rate)
                 h = s.neuron.amplitude * rate
         return h
 

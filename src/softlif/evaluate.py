@@ -67,11 +67,8 @@ def ann_errors(ck: Checkpoint, images: torch.Tensor, labels: torch.Tensor) -> di
 def neuron_hard_rates(snn: SpikingNetwork, x: torch.Tensor) -> list[torch.Tensor]:
     """Per hidden layer, each neuron's rate (Hz) as the hard-rate ANN predicts it on ``x``:
     tensors ``(N, *out_shape)``."""
-    out, h = [], x
-    for st in snn.hidden_stages:
-        r = st.neuron.rate(st.neuron.current(st.affine(h)))  # type: ignore[union-attr]
-        out.append(r)
-        h = st.neuron.amplitude * r  # type: ignore[union-attr]
+    out: list[torch.Tensor] = []
+    snn.rate_forward(x, "hard", rates=out)
     return out
 
 
