@@ -10,6 +10,9 @@ paper's rates, printed below), T = 200 steps, batch 32:
   accuracy cost against float32 (argmax agreement and mean |readout difference|).
 
     python benchmarks/bench_simulation.py [--nets mnist cifar10] [--images 64] [--json out.json]
+    python benchmarks/bench_simulation.py --device cuda --batch 256 --images 1024  # on a GPU
+
+On a GPU the ceiling's batch sizes go up to 2048 and every timing waits for the device.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from softlif.networks import NETS, build
 from softlif.simulate import simulate
 from softlif.synapses import Synapse
 
+CPU = torch.device("cpu")
 # Per-layer target rates (Hz): the paper's reported means (SPEC section 5).
 TARGET_RATES = {"mnist": [4.6, 15.6, 4.2], "cifar10": [173.3, 99.0, 9.7, 7.2]}
 
@@ -54,37 +58,46 @@ def scale_to_rates(snn: SpikingNetwork, x: torch.Tensor, targets: list[float]) -
     return achieved
 
 
-def time_it(fn, repeats: int = 3) -> float:
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_it(fn, device: torch.device, repeats: int = 3) -> float:
     fn()
     best = float("inf")
     for _ in range(repeats):
+        sync(device)
         t0 = time.perf_counter()
         fn()
+        sync(device)
         best = min(best, time.perf_counter() - t0)
     return best
 
 
 @torch.no_grad()
-def dense_ceiling(name: str, steps: int) -> tuple[float, int]:
+def dense_ceiling(name: str, steps: int, device: torch.device) -> tuple[float, int]:
     spec = NETS[name]
-    ann = build(spec, "relu").eval()
+    ann = build(spec, "relu").eval().to(device)
     best, best_bs = 0.0, 0
-    for bs in (32, 64, 128):
-        x = torch.randn(bs, *spec.input_shape)
-        t = time_it(lambda x=x: ann(x))
+    sizes = (32, 64, 128) if device.type == "cpu" else (32, 128, 512, 2048)
+    for bs in sizes:
+        x = torch.randn(bs, *spec.input_shape, device=device)
+        t = time_it(lambda x=x: ann(x), device)
         if bs / t > best:
             best, best_bs = bs / t, bs
     return best / steps, best_bs
 
 
-def bench_net(name: str, n_images: int, steps: int, batch: int) -> dict:
+def bench_net(name: str, n_images: int, steps: int, batch: int,
+              device: torch.device = CPU) -> dict:
     torch.manual_seed(0)
     spec = NETS[name]
     ann = build(spec, "softlif").eval()
     snn = convert(ann, spec.input_shape, Synapse("alpha", 0.005))
     x = torch.randn(n_images, *spec.input_shape)
     rates = scale_to_rates(snn, x[:64], TARGET_RATES[name])
-    ceiling, best_bs = dense_ceiling(name, steps)
+    ceiling, best_bs = dense_ceiling(name, steps, device)
     row: dict = {"net": name, "rate_net_rates_hz": rates, "ceiling_img_s": ceiling,
                  "ceiling_batch": best_bs, "variants": {}}
     t_pres = steps * 0.001
@@ -92,9 +105,10 @@ def bench_net(name: str, n_images: int, steps: int, batch: int) -> dict:
     for label, kw in [("eager fp32", {}), ("fused fp32", {"fused": True}),
                       ("fused bf16", {"fused": True, "precision": "bfloat16"})]:
         # warm-up (compilation) on a short run, then one timed run
-        simulate(snn, x[:batch], presentation_time=0.005, batch_size=batch, **kw)
+        simulate(snn, x[:batch], presentation_time=0.005, batch_size=batch, device=device, **kw)
+        sync(device)
         t0 = time.perf_counter()
-        res = simulate(snn, x, presentation_time=t_pres, batch_size=batch, **kw)
+        res = simulate(snn, x, presentation_time=t_pres, batch_size=batch, device=device, **kw)
         dt = time.perf_counter() - t0
         entry = {"img_s": n_images / dt, "ratio": n_images / dt / ceiling,
                  "snn_rates_hz": res.firing_rates()}
@@ -116,13 +130,19 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=64, help="images per timed run")
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.processor()}"
-          f", {os.cpu_count()} cpus; T = {args.steps} steps of 1 ms, batch {args.batch}")
+    device = torch.device(args.device)
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
+             else f"{torch.get_num_threads()} threads, {platform.processor()}, "
+                  f"{os.cpu_count()} cpus")
+    print(f"torch {torch.__version__}, {where}; T = {args.steps} steps of 1 ms, "
+          f"batch {args.batch}")
     rows = []
     for name in args.nets:
-        row = bench_net(name, args.images, args.steps, args.batch)
+        row = bench_net(name, args.images, args.steps, args.batch, device)
+        row["device"] = where
         rows.append(row)
         print(f"\n{name}: per-layer rates (Hz) of the scaled rate net: "
               + ", ".join(f"{r:.1f}" for r in row["rate_net_rates_hz"]))

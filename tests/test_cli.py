@@ -46,6 +46,19 @@ def test_bad_arguments_name_the_argument(capsys):
     assert code == 1 and "one rate per neuron layer" in err
 
 
+def test_bad_device_is_named(capsys):
+    import torch
+
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--device", "banana"])
+    assert e.value.code == 2 and "--device" in capsys.readouterr().err
+    bad = "cuda" if not torch.cuda.is_available() else f"cuda:{torch.cuda.device_count()}"
+    with pytest.raises(SystemExit) as e:
+        main(["simulate", "x.pt", "--device", bad])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and "--device" in err and "CUDA" in err
+
+
 def test_missing_and_corrupt_checkpoints(capsys, tmp_path):
     code, _, err = run(capsys, "simulate", str(tmp_path / "none.pt"))
     assert code == 1 and "does not exist" in err

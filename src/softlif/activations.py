@@ -90,6 +90,11 @@ def use_fused_kernels(enabled: bool = True) -> None:
     the same, up to float rounding. See benchmarks/bench_training.py for the speed-up.
     """
     if enabled and not _COMPILED:
+        # one compiled kernel per activation shape (train, eval, last partial batch, per layer):
+        # more than dynamo's default limit of 8 for the larger nets
+        cfg = torch._dynamo.config
+        limit = "recompile_limit" if hasattr(cfg, "recompile_limit") else "cache_size_limit"
+        setattr(cfg, limit, max(getattr(cfg, limit), 64))
         # Compiled once per process and kept. Static shapes: with dynamic=True, torch 2.13's
         # CPU codegen returned garbage for the IF curve (tests/test_neurons.py checks fused ==
         # eager); a net has only a few activation shapes, each compiled once.

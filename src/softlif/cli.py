@@ -73,6 +73,36 @@ def positive_int(name: str) -> Callable[[str], int]:
     return number(name, int, 1, strict=False)
 
 
+def torch_device(value: str) -> str:
+    """``--device``: a torch device that exists here (cpu, cuda, cuda:N, mps)."""
+    import torch
+
+    try:
+        d = torch.device(value)
+    except (RuntimeError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"--device must be a torch device such as cpu, cuda or cuda:1; got {value!r}") from None
+    if d.type == "cuda":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise argparse.ArgumentTypeError(
+                f"--device {value}: no CUDA device is available here (this PyTorch build or "
+                "machine has none); use --device cpu")
+        if d.index is not None and d.index >= n:
+            raise argparse.ArgumentTypeError(
+                f"--device {value}: only {n} CUDA device(s) here (cuda:0 to cuda:{n - 1})")
+    elif d.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"--device {value}: MPS is not available here")
+    elif d.type not in ("cpu", "cuda", "mps"):
+        raise argparse.ArgumentTypeError(f"--device {value}: use cpu, cuda[:N] or mps")
+    return str(d)
+
+
+def _add_device_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", type=torch_device, default="cpu",
+                   help="torch device that trains/simulates: cpu (default), cuda, cuda:N")
+
+
 def float_list(name: str) -> Callable[[str], list[float]]:
     def parse(s: str) -> list[float]:
         try:
@@ -150,7 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
     ck = train(spec, train_split, test_split, pre, cfg, activation=args.activation,
                checkpoint_path=out / "checkpoint.pt", resume=args.resume,
-               progress=not args.no_progress, log=log)
+               progress=not args.no_progress, log=log, device=args.device)
     summary = {"checkpoint": str(out / "checkpoint.pt"), "net": net,
                "activation": args.activation, "epochs": ck.epoch, **ck.metrics}
     summary.pop("history", None)
@@ -171,7 +201,8 @@ def _sim_settings(args: argparse.Namespace) -> Any:
     return SimSettings(
         synapse=args.synapse if args.tau_s > 0 else "none", tau_s=args.tau_s,
         presentation_time=t, dt=args.dt, c0=c0, c1=c1, reset=args.reset, init=args.init,
-        batch_size=args.batch_size, fused=not args.no_fuse, precision=args.precision)
+        batch_size=args.batch_size, fused=not args.no_fuse, precision=args.precision,
+        device=args.device)
 
 
 def _test_data(args: argparse.Namespace, ck: Any):
@@ -212,7 +243,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     keep = min(100, len(x)) if args.figures else 0
     res, summary, snn = run_snn(ck, x, y, s, keep_neuron_counts=keep,
                                 progress=not args.no_progress)
-    summary = {**ann_errors(ck, x, y), **summary,
+    summary = {**ann_errors(ck, x, y, s.device), **summary,
                "checkpoint": {"path": args.checkpoint, "epochs": ck.epoch,
                               "config": ck.config, "metrics": ck.metrics}}
     curves = {}
@@ -397,14 +428,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     train_split, test_split, pre = load_data("embedded-mnist", None)
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed)
     sim = SimSettings(presentation_time=0.2, c0=0.12, c1=0.2, batch_size=50,
-                      fused=not args.no_fuse)
+                      fused=not args.no_fuse, device=args.device)
     if not args.no_fuse:
         use_fused_kernels(True)
     write_json_atomic(out / "config.json", {**cli_options(args), "train_config": cfg.__dict__,
                                             "sim_settings": sim.__dict__})
     log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
     r = run_experiment(get_spec("mnist"), "embedded MNIST subset", train_split, test_split, pre,
-                       cfg, sim, out, n_test=args.images, progress=not args.no_progress, log=log)
+                       cfg, sim, out, n_test=args.images, progress=not args.no_progress, log=log,
+                       device=args.device)
     save_results(r, out, "softlif demo: the paper's MNIST net on the embedded MNIST subset",
                  ["The embedded subset is the first 10,000 training and 2,000 test images of "
                   "MNIST; errors are not comparable to the paper's full-MNIST figures.",
@@ -465,6 +497,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if bad:
         raise CliError(f"config [simulate] has unknown keys {sorted(bad)}; known: "
                        f"{sorted(known_sim)}")
+    if args.device is not None:
+        sim_c["device"] = args.device
     sim = SimSettings(**sim_c)
     out = Path(args.out)
     spec = get_spec(tr.get("net", NET_FOR_DATASET.get(args.dataset, args.dataset)))
@@ -485,10 +519,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                            weight_decay=wd, anneal_to=None, **common)
     relu = train(spec, train_split, test_split, pre, relu_cfg, activation="relu",
                  checkpoint_path=out / "relu" / "checkpoint.pt", resume=True,
-                 progress=not args.no_progress, log=log)
+                 progress=not args.no_progress, log=log, device=sim.device)
     from .train import error_rate, predict
 
-    relu_error = error_rate(predict(relu.build_model(), x, pre), y)
+    relu_error = error_rate(predict(relu.build_model().to(sim.device), x, pre), y)
     results: dict[str, Any] = {"dataset": args.dataset, "net": spec.name, "relu_error":
                                relu_error, "models": {}}
     main_sigma = 10.0 if 10.0 in tr.get("noises", [10.0]) else tr.get("noises", [10.0])[0]
@@ -497,13 +531,14 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                           anneal_to=tr.get("anneal_to", 0.002), **common)
         folder = out / f"softlif-sigma{sigma:g}"
         ck = train(spec, train_split, test_split, pre, cfg, checkpoint_path=folder /
-                   "checkpoint.pt", resume=True, progress=not args.no_progress, log=log)
+                   "checkpoint.pt", resume=True, progress=not args.no_progress, log=log,
+                   device=sim.device)
         res, summary, snn = run_snn(ck, x, y, sim, keep_neuron_counts=min(100, n),
                                     progress=not args.no_progress)
         r = {"dataset": args.dataset, "net": spec.name, "train_images": len(train_split),
              "test_images": n, "epochs": ck.epoch,
              "train_seconds": ck.metrics.get("train_seconds", 0.0), "train_config": ck.config,
-             "relu_error": relu_error, "noise_std_hz": sigma, **ann_errors(ck, x, y),
+             "relu_error": relu_error, "noise_std_hz": sigma, **ann_errors(ck, x, y, sim.device),
              **summary, "history": ck.metrics.get("history")}
         r["figures"] = write_figures(ck, res, r, snn, x[:min(100, n)], y, folder,
                                      [0.0, 0.02, 0.05, 0.1])
@@ -559,6 +594,7 @@ def _add_sim_args(p: argparse.ArgumentParser, c0_default: float | None = None) -
     p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
     p.add_argument("--no-fuse", action="store_true", help="do not torch.compile the updates")
     p.add_argument("--images", type=positive_int("--images"), help="first N test images")
+    _add_device_arg(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -577,6 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--out", default="softlif-demo", help="output folder")
     m.add_argument("--no-fuse", action="store_true", help="do not torch.compile kernels")
+    _add_device_arg(m)
     m.add_argument("--no-progress", action="store_true")
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=cmd_demo)
@@ -606,6 +643,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", default="runs/train", help="output folder")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     t.add_argument("--no-fuse", action="store_true", help="do not torch.compile the activations")
+    _add_device_arg(t)
     t.add_argument("--no-progress", action="store_true")
     t.add_argument("--json", action="store_true")
     t.set_defaults(func=cmd_train)
@@ -683,6 +721,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--limit-train", type=positive_int("--limit-train"))
     r.add_argument("--limit-test", type=positive_int("--limit-test"))
     r.add_argument("--out", default="runs/reproduce")
+    r.add_argument("--device", type=torch_device, default=None,
+                   help="torch device (default: [simulate] device of the config, cpu)")
     r.add_argument("--no-progress", action="store_true")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_reproduce)

@@ -36,6 +36,7 @@ class SimSettings:
     batch_size: int = 50  # streams simulated side by side
     fused: bool = True  # torch.compile the per-layer updates
     precision: Precision = "float32"  # float32 | bfloat16 (linear maps on spikes)
+    device: str = "cpu"  # torch device that runs the simulation: cpu | cuda | cuda:N
 
     def synapse_obj(self) -> Synapse:
         return Synapse(self.synapse, self.tau_s)  # type: ignore[arg-type]
@@ -53,9 +54,11 @@ def spiking_net(ck: Checkpoint, synapse: Synapse) -> tuple[torch.nn.Module, Spik
     return ann, snn
 
 
-def ann_errors(ck: Checkpoint, images: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
-    """Test error of the ANN as trained (soft rate) and with the hard rate (predicts the SNN)."""
-    model = ck.build_model()
+def ann_errors(ck: Checkpoint, images: torch.Tensor, labels: torch.Tensor,
+               device: str | torch.device = "cpu") -> dict[str, float]:
+    """Test error of the ANN as trained (soft rate) and with the hard rate (predicts the SNN),
+    evaluated on ``device``."""
+    model = ck.build_model().to(device)
     out = {"ann_error": error_rate(predict(model, images, ck.preprocess), labels)}
     if any(isinstance(m, RateNeuron) for m in model.modules()):
         out["ann_error_hard"] = error_rate(predict(model, images, ck.preprocess, mode="hard"),
@@ -92,7 +95,7 @@ def run_snn(ck: Checkpoint, images: torch.Tensor, labels: torch.Tensor, s: SimSe
     t0 = time.perf_counter()
     res = simulate(snn, x, s.presentation_time, s.dt, s.batch_size, s.reset, init=s.init,
                    fused=s.fused, precision=s.precision, keep_neuron_counts=keep_neuron_counts,
-                   progress=progress)
+                   progress=progress, device=s.device)
     wall = time.perf_counter() - t0
     rates = res.firing_rates()
     report = energy_report(layer_table(ck.spec), rates, s.presentation_time, s.dt)

@@ -76,12 +76,13 @@ def run_experiment(
     c0s: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1),
     progress: bool = True,
     log=print,
+    device: str = "cpu",
 ) -> dict[str, Any]:
     """Train a soft-LIF net, evaluate it as ANN (soft and hard rate) and SNN, measure energy,
     draw the figures; returns the results dict (also the basis of the Markdown report)."""
     t0 = time.perf_counter()
     ck = train(spec, train_split, test_split, pre, cfg, checkpoint_path=out / "checkpoint.pt",
-               progress=progress, log=log)
+               progress=progress, log=log, device=device)
     t_train = time.perf_counter() - t0
     n = len(test_split) if n_test is None else min(n_test, len(test_split))
     x = torch.from_numpy(test_split.images[:n])
@@ -89,7 +90,7 @@ def run_experiment(
     results: dict[str, Any] = {"dataset": dataset, "net": spec.name, "train_images":
                                len(train_split), "test_images": n, "epochs": ck.epoch,
                                "train_seconds": t_train, "train_config": ck.config}
-    results.update(ann_errors(ck, x, y))
+    results.update(ann_errors(ck, x, y, device))
     keep = min(100, n)
     res, summary, snn = run_snn(ck, x, y, sim, keep_neuron_counts=keep, progress=progress)
     results.update(summary)

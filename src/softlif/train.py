@@ -130,12 +130,13 @@ def predict(model: nn.Module, images: torch.Tensor, pre: Preprocess, batch_size:
     """Logits of ``model`` (eval mode) on uint8 ``images``; ``mode`` = "soft"/"hard" switches
     every RateNeuron temporarily."""
     was = model.training
+    dev = next(model.parameters()).device
     modes = {m: m.mode for m in model.modules() if isinstance(m, RateNeuron)}
     model.eval()
     if mode is not None:
         set_rate_mode(model, mode)  # type: ignore[arg-type]
     try:
-        return torch.cat([model(pre.test(images[i:i + batch_size]))
+        return torch.cat([model(pre.test(images[i:i + batch_size]).to(dev)).cpu()
                           for i in range(0, len(images), batch_size)])
     finally:
         for m, md in modes.items():
@@ -238,8 +239,13 @@ def train(
     resume: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    device: str | torch.device = "cpu",
 ) -> Checkpoint:
     """Train ``spec`` on ``train_split`` and return the final checkpoint.
+
+    ``device`` ("cpu", "cuda", "cuda:1", ...) holds the model and runs the steps; data stay in
+    host memory, are augmented there (the same random draws on every device) and go to the
+    device one batch at a time. Checkpoints always hold CPU tensors.
 
     The checkpoint is saved after every epoch when ``checkpoint_path`` is given; with
     ``resume=True`` training continues from it (same config), bit for bit as if uninterrupted.
@@ -256,7 +262,9 @@ def train(
             neuron = dataclasses.replace(neuron, noise_std=cfg.noise_std)
         if cfg.smoothing is not None:
             neuron = dataclasses.replace(neuron, smoothing=cfg.smoothing)
+    device = torch.device(device)
     model = build(spec, activation, neuron, generator=noise_gen)  # type: ignore[arg-type]
+    model.to(device)
     opt = make_optimizer(model, cfg)
     x_train = torch.from_numpy(train_split.images)
     y_train = torch.from_numpy(train_split.labels)
@@ -304,8 +312,8 @@ def train(
             if neuron is not None:
                 set_smoothing(model, smoothing_at(cfg, g0, progress_frac))
             idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            x = pre.train(x_train[idx], gen)
-            loss = nn.functional.cross_entropy(model(x), y_train[idx])
+            x = pre.train(x_train[idx], gen).to(device, non_blocking=True)
+            loss = nn.functional.cross_entropy(model(x), y_train[idx].to(device))
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"training diverged at epoch {epoch + 1}, step {step + 1} (loss {loss.item()})"
@@ -336,12 +344,12 @@ def train(
                       for k, v in record.items()))
         ck = Checkpoint(
             spec=spec, activation=activation, neuron=neuron, preprocess=pre,
-            state_dict={k: v.detach().clone() for k, v in model.state_dict().items()},
+            state_dict=_to_cpu(model.state_dict()),
             config=_config_dict(cfg),
             metrics={"history": history, "train_seconds": wall, "final_smoothing": g_now,
                      **{k: v for k, v in record.items() if k.startswith("test_error")}},
             epoch=epoch + 1,
-            train_state={"optimizer": opt.state_dict(), "data_rng": gen.get_state(),
+            train_state={"optimizer": _to_cpu(opt.state_dict()), "data_rng": gen.get_state(),
                          "noise_rng": noise_gen.get_state(), "torch_rng": torch.get_rng_state()},
         )
         if checkpoint_path is not None:
@@ -349,6 +357,17 @@ def train(
     if ck is None:  # resumed a finished run
         ck = load_checkpoint(checkpoint_path)  # type: ignore[arg-type]
     return ck
+
+
+def _to_cpu(obj: Any) -> Any:
+    """``obj`` (nested dicts/lists of tensors) with every tensor copied to host memory."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().to("cpu", copy=True)
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return obj
 
 
 def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
