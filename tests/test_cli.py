@@ -1,6 +1,7 @@
 """The command line: exact paper figures, JSON output, clear errors, a tiny end-to-end run."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -100,3 +101,54 @@ def test_train_simulate_sweep_end_to_end(capsys, tmp_path):
                        "--limit-test", "100", "--out", str(out), "--no-progress", "--no-fuse",
                        "--resume", "--json")
     assert code == 0, err
+
+
+MNIST_DIR = Path(__file__).parents[1].parent / "shared" / "data" / "mnist"
+
+
+@pytest.mark.skipif(not MNIST_DIR.is_dir(), reason=f"official MNIST not at {MNIST_DIR}")
+def test_reproduce_writes_the_ablation_report_and_reuses_finished_work(capsys, tmp_path):
+    conf = tmp_path / "tiny.toml"
+    conf.write_text(
+        '[train]\nnet = "mnist"\nepochs = 1\nrelu_epochs = 1\nbatch_size = 64\n'
+        'noises = [0.0, 10.0]\n'
+        '[simulate]\npresentation_time = 0.04\nc0 = 0.02\nc1 = 0.04\nbatch_size = 10\n'
+        'fused = false\n'
+        '[sweep]\ntaus = [0.0]\ntimes = [0.04]\nwindows = [[0.02, 0.04], [0.0, 0.02]]\n')
+    argv = ["reproduce", "--dataset", "mnist", "--data-dir", str(MNIST_DIR), "--config",
+            str(conf), "--limit-train", "300", "--limit-test", "50", "--images", "20", "--out",
+            str(tmp_path / "out"), "--no-progress", "--no-fuse", "--json"]
+    code, o, err = run(capsys, *argv)
+    assert code == 0, err
+    r = json.loads(o)
+    assert set(r["models"]) == {"sigma0", "sigma10"} and r["relu_epochs"] == 1
+    assert len(r["models"]["sigma10"]["sweep"]) == 2 and r["models"]["sigma0"]["sweep"] is None
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "soft LIF, sigma 0 Hz" in report and "soft LIF, sigma 10 Hz" in report
+    assert "ANN-to-SNN gap" in report and "20 of 50 test images" in report
+    for m in r["models"].values():
+        assert (tmp_path / "out" / m["report"]).exists()
+    # a second run reuses the trained models and their evaluations
+    code, o, err = run(capsys, *argv[:-1])
+    assert code == 0, err
+    assert err.count("reusing") == 2 and "resuming" in err
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["models"] == r["models"]
+
+
+def test_demo_writes_results_report_and_figures(capsys, tmp_path):
+    out = tmp_path / "demo"
+    code, o, err = run(capsys, "demo", "--epochs", "1", "--images", "20", "--out", str(out),
+                       "--no-fuse", "--no-progress", "--json")
+    assert code == 0, err
+    d = json.loads(o)
+    assert d["images"] == 20 and 0 <= d["snn_error"] <= 1 and d["efficiency"] > 0
+    assert len(d["snn_rates_hz"]) == 3
+    r = json.loads((out / "results.json").read_text())
+    assert r["epochs"] == 1 and r["train_images"] == 10000
+    report = (out / "report.md").read_text()
+    assert "LIF SNN" in report
+    for name in r["figures"]:
+        png = out / name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+        assert png.with_suffix(".pdf").exists()
+    assert json.loads((out / "config.json").read_text())["sim_settings"]["device"] == "cpu"

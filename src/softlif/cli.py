@@ -481,9 +481,9 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     """The paper's experiment for a data set: ReLU ANN, soft-LIF ANN(s), SNN, Table-4 sweep,
     and a Markdown report beside the paper's numbers. Finished models are reused (resume)."""
     from .activations import use_fused_kernels
-    from .evaluate import SimSettings, ann_errors, run_snn, sweep
+    from .evaluate import SimSettings
     from .networks import get_spec
-    from .report import markdown_report, write_figures
+    from .report import evaluate_checkpoint, markdown_report, reproduction_report
     from .train import TrainConfig, train
 
     conf = load_config(args.config or args.dataset)
@@ -499,6 +499,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                        f"{sorted(known_sim)}")
     if args.device is not None:
         sim_c["device"] = args.device
+    if args.no_fuse:
+        sim_c["fused"] = False
     sim = SimSettings(**sim_c)
     out = Path(args.out)
     spec = get_spec(tr.get("net", NET_FOR_DATASET.get(args.dataset, args.dataset)))
@@ -507,7 +509,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     n = len(test_split) if args.images is None else min(args.images, len(test_split))
     x = torch_from(test_split.images[:n])
     y = torch_from(test_split.labels[:n])
-    use_fused_kernels(True)
+    if not args.no_fuse:
+        use_fused_kernels(True)
     log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
     common = {k: tr[k] for k in ("batch_size", "recipe", "lr", "anneal_fraction", "seed")
               if k in tr}
@@ -523,39 +526,43 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     from .train import error_rate, predict
 
     relu_error = error_rate(predict(relu.build_model().to(sim.device), x, pre), y)
-    results: dict[str, Any] = {"dataset": args.dataset, "net": spec.name, "relu_error":
-                               relu_error, "models": {}}
-    main_sigma = 10.0 if 10.0 in tr.get("noises", [10.0]) else tr.get("noises", [10.0])[0]
-    for sigma in tr.get("noises", [10.0]):
+    results: dict[str, Any] = {
+        "dataset": args.dataset, "net": spec.name, "train_images": len(train_split),
+        "test_images": n, "relu_error": relu_error, "relu_epochs": relu.epoch,
+        "relu_train_seconds": relu.metrics.get("train_seconds", 0.0), "settings": sim.__dict__,
+        "models": {}}
+    noises = tr.get("noises", [10.0])
+    main_sigma = 10.0 if 10.0 in noises else noises[0]
+    for sigma in noises:
         cfg = TrainConfig(epochs=int(tr.get("epochs", 15)), weight_decay=wd, noise_std=sigma,
                           anneal_to=tr.get("anneal_to", 0.002), **common)
         folder = out / f"softlif-sigma{sigma:g}"
         ck = train(spec, train_split, test_split, pre, cfg, checkpoint_path=folder /
                    "checkpoint.pt", resume=True, progress=not args.no_progress, log=log,
                    device=sim.device)
-        res, summary, snn = run_snn(ck, x, y, sim, keep_neuron_counts=min(100, n),
-                                    progress=not args.no_progress)
-        r = {"dataset": args.dataset, "net": spec.name, "train_images": len(train_split),
-             "test_images": n, "epochs": ck.epoch,
-             "train_seconds": ck.metrics.get("train_seconds", 0.0), "train_config": ck.config,
-             "relu_error": relu_error, "noise_std_hz": sigma, **ann_errors(ck, x, y, sim.device),
-             **summary, "history": ck.metrics.get("history")}
-        r["figures"] = write_figures(ck, res, r, snn, x[:min(100, n)], y, folder,
-                                     [0.0, 0.02, 0.05, 0.1])
-        if sigma == main_sigma and sw:
-            r["sweep"] = sweep(ck, x, y, sim, sw.get("taus", [0.0, 0.005]),
-                               sw.get("times", [sim.presentation_time]),
-                               [tuple(w) for w in sw.get("windows", [])],
-                               progress=not args.no_progress)
-        write_json_atomic(folder / "results.json", r)
+        grid = sw if sigma == main_sigma and sw else None
+        r = _reusable_results(folder / "results.json", ck.epoch, sim.__dict__, n, grid)
+        if r is None:
+            r = evaluate_checkpoint(ck, args.dataset, len(train_split), x, y, sim, folder,
+                                    sweep_grid=grid, progress=not args.no_progress)
+            r.update(relu_error=relu_error, noise_std_hz=sigma)
+            write_json_atomic(folder / "results.json", r)
+        else:
+            log(f"reusing {folder / 'results.json'} (same checkpoint, settings and images)")
         write_text_atomic(folder / "report.md", markdown_report(
             r, f"{args.dataset}: soft-LIF net trained with noise sigma = {sigma:g} Hz"))
         results["models"][f"sigma{sigma:g}"] = {
-            k: r.get(k) for k in ("ann_error", "ann_error_hard", "snn_error", "snn_rates_hz",
-                                  "mean_rate_hz", "epochs", "train_seconds")}
-        results["models"][f"sigma{sigma:g}"]["efficiency"] = r["energy"]["efficiency"]
-        results["models"][f"sigma{sigma:g}"]["report"] = str(folder / "report.md")
+            "noise_std_hz": sigma, **{k: r.get(k) for k in (
+                "ann_error", "ann_error_hard", "snn_error", "snn_rates_hz", "predicted_rates_hz",
+                "mean_rate_hz", "epochs", "train_seconds", "sweep", "images_per_second")},
+            "efficiency": r["energy"]["efficiency"],
+            "test_error_full": ck.metrics.get("test_error"),
+            "test_error_hard_full": ck.metrics.get("test_error_hard"),
+            "report": f"softlif-sigma{sigma:g}/report.md"}
+    results["relu_test_error_full"] = relu.metrics.get("test_error")
     write_json_atomic(out / "results.json", results)
+    write_text_atomic(out / "report.md", reproduction_report(results, _reproduce_notes(
+        args, len(test_split))))
 
     def text() -> str:
         lines = [f"ReLU ANN error {relu_error * 100:.2f}%"]
@@ -563,11 +570,37 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
             lines.append(f"soft-LIF {name}: ANN {m['ann_error'] * 100:.2f}%, hard-rate ANN "
                          f"{(m['ann_error_hard'] or 0) * 100:.2f}%, SNN "
                          f"{m['snn_error'] * 100:.2f}%, efficiency {m['efficiency']:.2f}x "
-                         f"-> {m['report']}")
+                         f"-> {out / m['report']}")
+        lines.append(f"report: {out / 'report.md'}")
         return "\n".join(lines)
 
     emit(args, results, text)
     return EXIT_OK
+
+
+def _reusable_results(path: Path, epochs: int, settings: dict[str, Any], n: int,
+                      grid: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A model's earlier results.json, if it evaluated the same checkpoint (epochs) with the same
+    settings on the same number of images (and holds the sweep when one is asked for)."""
+    try:
+        r = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    def key(st: Any) -> Any:  # the torch device does not change what is simulated
+        return {k: v for k, v in st.items() if k != "device"} if isinstance(st, dict) else st
+
+    same = (isinstance(r, dict) and r.get("epochs") == epochs and r.get("test_images") == n
+            and key(r.get("settings")) == key(json.loads(json.dumps(settings))))
+    return r if same and (not grid or r.get("sweep")) else None
+
+
+def _reproduce_notes(args: argparse.Namespace, n_test_total: int) -> list[str]:
+    notes = [f"Command: `softlif reproduce {' '.join(sys.argv[2:])}`" if sys.argv[1:2] == [
+        "reproduce"] else f"Dataset {args.dataset} from {args.data_dir}."]
+    if args.images is not None and args.images < n_test_total:
+        notes.append(f"ANN and SNN errors in the tables are on the first {args.images} of "
+                     f"{n_test_total} test images (the 'full test set' columns use all).")
+    return notes
 
 
 def torch_from(a: Any) -> Any:
@@ -721,6 +754,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--limit-train", type=positive_int("--limit-train"))
     r.add_argument("--limit-test", type=positive_int("--limit-test"))
     r.add_argument("--out", default="runs/reproduce")
+    r.add_argument("--no-fuse", action="store_true", help="do not torch.compile kernels")
     r.add_argument("--device", type=torch_device, default=None,
                    help="torch device (default: [simulate] device of the config, cpu)")
     r.add_argument("--no-progress", action="store_true")

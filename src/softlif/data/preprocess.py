@@ -212,11 +212,13 @@ def compute_mean_image(
         n = len(source)  # type: ignore[arg-type]
         sub = Subset(source, _spaced(n, limit).tolist())
         loader = DataLoader(sub, batch_size=batch_size, num_workers=num_workers)
-        total, count = None, 0
+        acc: torch.Tensor | None = None
+        count = 0
         for xb, _ in loader:
             s = xb.to(torch.float64).sum(0)
-            total = s if total is None else total + s
+            acc = s if acc is None else acc + s
             count += len(xb)
+        total = acc if acc is not None else torch.zeros(())
     if not count:
         raise ValueError("cannot compute the mean image of an empty split")
     return (total / (255.0 * count)).to(torch.float32)
