@@ -98,6 +98,12 @@ def torch_device(value: str) -> str:
     return str(d)
 
 
+def _add_order_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--order", choices=["dataset", "shuffled"], default="dataset",
+                   help="test images in the data set's order (default) or a fixed shuffled "
+                   "order (for test sets sorted by class)")
+
+
 def _add_device_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", type=torch_device, default="cpu",
                    help="torch device that trains/simulates: cpu (default), cuda, cuda:N")
@@ -206,9 +212,7 @@ def _sim_settings(args: argparse.Namespace) -> Any:
 
 
 def _test_data(args: argparse.Namespace, ck: Any):
-    """uint8 test images and labels, limited to --images."""
-    import torch
-
+    """uint8 test images and labels: --images of them, in --order."""
     from .data import ArraySplit, load_embedded_mnist, load_split
 
     if args.dataset == "embedded-mnist":
@@ -222,8 +226,18 @@ def _test_data(args: argparse.Namespace, ck: Any):
     if tuple(test.images.shape[1:]) != ck.preprocess.input_shape:
         raise CliError(f"test images have shape {tuple(test.images.shape[1:])}, the checkpoint "
                        f"expects {ck.preprocess.input_shape}: wrong --dataset?")
-    n = len(test) if args.images is None else min(args.images, len(test))
-    return torch.from_numpy(test.images[:n]), torch.from_numpy(test.labels[:n])
+    return _select(args, test.images, test.labels)
+
+
+def _select(args: argparse.Namespace, images: Any, labels: Any) -> tuple[Any, Any]:
+    """--images and --order applied to a test split; warns about a class-sorted order."""
+    from .evaluate import select_test, sorted_by_class
+
+    x, y = select_test(images, labels, args.images, args.order)
+    if args.order == "dataset" and sorted_by_class(y):
+        print("warning: the test images are sorted by class, so --images takes few classes "
+              "and back-to-back streams see one class; use --order shuffled", file=sys.stderr)
+    return x, y
 
 
 def _load_ck(path: str) -> Any:
@@ -435,8 +449,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                             "sim_settings": sim.__dict__})
     log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
     r = run_experiment(get_spec("mnist"), "embedded MNIST subset", train_split, test_split, pre,
-                       cfg, sim, out, n_test=args.images, progress=not args.no_progress, log=log,
-                       device=args.device)
+                       cfg, sim, out, n_test=args.images, progress=not args.no_progress, log=log)
     save_results(r, out, "softlif demo: the paper's MNIST net on the embedded MNIST subset",
                  ["The embedded subset is the first 10,000 training and 2,000 test images of "
                   "MNIST; errors are not comparable to the paper's full-MNIST figures.",
@@ -506,9 +519,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     spec = get_spec(tr.get("net", NET_FOR_DATASET.get(args.dataset, args.dataset)))
     train_split, test_split, pre = load_data(args.dataset, args.data_dir, args.limit_train,
                                              args.limit_test)
-    n = len(test_split) if args.images is None else min(args.images, len(test_split))
-    x = torch_from(test_split.images[:n])
-    y = torch_from(test_split.labels[:n])
+    x, y = _select(args, test_split.images, test_split.labels)
+    n = len(x)
     if not args.no_fuse:
         use_fused_kernels(True)
     log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
@@ -528,7 +540,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     relu_error = error_rate(predict(relu.build_model().to(sim.device), x, pre), y)
     results: dict[str, Any] = {
         "dataset": args.dataset, "net": spec.name, "train_images": len(train_split),
-        "test_images": n, "relu_error": relu_error, "relu_epochs": relu.epoch,
+        "test_images": n, "test_order": args.order, "relu_error": relu_error, "relu_epochs": relu.epoch,
         "relu_train_seconds": relu.metrics.get("train_seconds", 0.0), "settings": sim.__dict__,
         "models": {}}
     noises = tr.get("noises", [10.0])
@@ -541,11 +553,12 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
                    "checkpoint.pt", resume=True, progress=not args.no_progress, log=log,
                    device=sim.device)
         grid = sw if sigma == main_sigma and sw else None
-        r = _reusable_results(folder / "results.json", ck.epoch, sim.__dict__, n, grid)
+        r = _reusable_results(folder / "results.json", ck.epoch, sim.__dict__, n, args.order,
+                              grid)
         if r is None:
             r = evaluate_checkpoint(ck, args.dataset, len(train_split), x, y, sim, folder,
                                     sweep_grid=grid, progress=not args.no_progress)
-            r.update(relu_error=relu_error, noise_std_hz=sigma)
+            r.update(relu_error=relu_error, noise_std_hz=sigma, test_order=args.order)
             write_json_atomic(folder / "results.json", r)
         else:
             log(f"reusing {folder / 'results.json'} (same checkpoint, settings and images)")
@@ -578,10 +591,10 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _reusable_results(path: Path, epochs: int, settings: dict[str, Any], n: int,
+def _reusable_results(path: Path, epochs: int, settings: dict[str, Any], n: int, order: str,
                       grid: dict[str, Any] | None) -> dict[str, Any] | None:
     """A model's earlier results.json, if it evaluated the same checkpoint (epochs) with the same
-    settings on the same number of images (and holds the sweep when one is asked for)."""
+    settings on the same test images (and holds the sweep when one is asked for)."""
     try:
         r = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -590,6 +603,7 @@ def _reusable_results(path: Path, epochs: int, settings: dict[str, Any], n: int,
         return {k: v for k, v in st.items() if k != "device"} if isinstance(st, dict) else st
 
     same = (isinstance(r, dict) and r.get("epochs") == epochs and r.get("test_images") == n
+            and r.get("test_order") == order
             and key(r.get("settings")) == key(json.loads(json.dumps(settings))))
     return r if same and (not grid or r.get("sweep")) else None
 
@@ -598,15 +612,13 @@ def _reproduce_notes(args: argparse.Namespace, n_test_total: int) -> list[str]:
     notes = [f"Command: `softlif reproduce {' '.join(sys.argv[2:])}`" if sys.argv[1:2] == [
         "reproduce"] else f"Dataset {args.dataset} from {args.data_dir}."]
     if args.images is not None and args.images < n_test_total:
-        notes.append(f"ANN and SNN errors in the tables are on the first {args.images} of "
-                     f"{n_test_total} test images (the 'full test set' columns use all).")
+        which = "first" if args.order == "dataset" else "first (in a fixed shuffled order)"
+        notes.append(f"ANN and SNN errors in the tables are on the {which} {args.images} of "
+                     f"{n_test_total} test images (the 'all test images' column uses all).")
+    if args.order == "shuffled":
+        notes.append("Test images were shown in a fixed pseudo-random order (`--order "
+                     "shuffled`, seed 0), back to back.")
     return notes
-
-
-def torch_from(a: Any) -> Any:
-    import torch
-
-    return torch.from_numpy(a)
 
 
 def _add_sim_args(p: argparse.ArgumentParser, c0_default: float | None = None) -> None:
@@ -627,6 +639,7 @@ def _add_sim_args(p: argparse.ArgumentParser, c0_default: float | None = None) -
     p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
     p.add_argument("--no-fuse", action="store_true", help="do not torch.compile the updates")
     p.add_argument("--images", type=positive_int("--images"), help="first N test images")
+    _add_order_arg(p)
     _add_device_arg(p)
 
 
@@ -751,6 +764,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--relu-epochs", type=positive_int("--relu-epochs"))
     r.add_argument("--noises", type=float_list("--noises"), help="sigmas (Hz), comma-separated")
     r.add_argument("--images", type=positive_int("--images"), help="first N test images")
+    _add_order_arg(r)
     r.add_argument("--limit-train", type=positive_int("--limit-train"))
     r.add_argument("--limit-test", type=positive_int("--limit-test"))
     r.add_argument("--out", default="runs/reproduce")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 
@@ -40,6 +40,37 @@ class SimSettings:
 
     def synapse_obj(self) -> Synapse:
         return Synapse(self.synapse, self.tau_s)  # type: ignore[arg-type]
+
+
+TestOrder = Literal["dataset", "shuffled"]
+
+
+def select_test(images: Any, labels: Any, n: int | None = None, order: TestOrder = "dataset",
+                seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The test images (uint8 ``(N, C, H, W)``) and labels to evaluate, as tensors: the first
+    ``n`` in the data set's order, or, with ``order="shuffled"``, in a fixed pseudo-random order
+    (a permutation seeded with ``seed``). The order matters twice: ``n`` < N takes a prefix, and
+    images are shown back to back, so a test set sorted by class (such as the JPEG copy of
+    CIFAR-10) would give a prefix of one or two classes and streams of one class.
+    """
+    total = len(labels)
+    n = total if n is None else min(n, total)
+    if order == "shuffled":
+        idx = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n]
+        idx = idx.numpy()
+    elif order == "dataset":
+        idx = slice(0, n)
+    else:
+        raise ValueError(f"order must be 'dataset' or 'shuffled', got {order!r}")
+    return torch.as_tensor(images[idx]), torch.as_tensor(labels[idx])
+
+
+def sorted_by_class(labels: torch.Tensor) -> bool:
+    """True when neighbouring labels are mostly equal (a test set sorted by class): over half of
+    all neighbours, where a shuffled set with K balanced classes has about 1/K."""
+    if len(labels) < 2:
+        return False
+    return float((labels[1:] == labels[:-1]).float().mean()) > 0.5
 
 
 def spiking_net(ck: Checkpoint, synapse: Synapse) -> tuple[torch.nn.Module, SpikingNetwork]:
