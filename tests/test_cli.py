@@ -116,8 +116,8 @@ def test_reproduce_writes_the_ablation_report_and_reuses_finished_work(capsys, t
         'fused = false\n'
         '[sweep]\ntaus = [0.0]\ntimes = [0.04]\nwindows = [[0.02, 0.04], [0.0, 0.02]]\n')
     argv = ["reproduce", "--dataset", "mnist", "--data-dir", str(MNIST_DIR), "--config",
-            str(conf), "--limit-train", "300", "--limit-test", "50", "--images", "20", "--out",
-            str(tmp_path / "out"), "--no-progress", "--no-fuse", "--json"]
+            str(conf), "--limit-train", "300", "--limit-test", "50", "--images", "20", "--note",
+            "tiny run", "--out", str(tmp_path / "out"), "--no-progress", "--no-fuse", "--json"]
     code, o, err = run(capsys, *argv)
     assert code == 0, err
     r = json.loads(o)
@@ -126,6 +126,7 @@ def test_reproduce_writes_the_ablation_report_and_reuses_finished_work(capsys, t
     report = (tmp_path / "out" / "report.md").read_text()
     assert "soft LIF, sigma 0 Hz" in report and "soft LIF, sigma 10 Hz" in report
     assert "ANN-to-SNN gap" in report and "20 of 50 test images" in report
+    assert "- tiny run" in report
     for m in r["models"].values():
         assert (tmp_path / "out" / m["report"]).exists()
     # a second run reuses the trained models and their evaluations

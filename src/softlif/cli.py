@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -609,7 +610,12 @@ def _reusable_results(path: Path, epochs: int, settings: dict[str, Any], n: int,
 
 
 def _reproduce_notes(args: argparse.Namespace, n_test_total: int) -> list[str]:
-    notes = [f"Command: `softlif reproduce {' '.join(sys.argv[2:])}`" if sys.argv[1:2] == [
+    argv, skip = [], False
+    for a in sys.argv[2:]:  # the command as run, without the --note texts (listed below)
+        if not skip and not a.startswith("--note"):
+            argv.append(a)
+        skip = a == "--note"
+    notes = [f"Command: `softlif reproduce {shlex.join(argv)}`" if sys.argv[1:2] == [
         "reproduce"] else f"Dataset {args.dataset} from {args.data_dir}."]
     if args.images is not None and args.images < n_test_total:
         which = "first" if args.order == "dataset" else "first (in a fixed shuffled order)"
@@ -618,6 +624,7 @@ def _reproduce_notes(args: argparse.Namespace, n_test_total: int) -> list[str]:
     if args.order == "shuffled":
         notes.append("Test images were shown in a fixed pseudo-random order (`--order "
                      "shuffled`, seed 0), back to back.")
+    notes += args.note
     return notes
 
 
@@ -769,6 +776,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--limit-test", type=positive_int("--limit-test"))
     r.add_argument("--out", default="runs/reproduce")
     r.add_argument("--no-fuse", action="store_true", help="do not torch.compile kernels")
+    r.add_argument("--note", action="append", default=[],
+                   help="a line for the report's notes (about the data, say); repeatable")
     r.add_argument("--device", type=torch_device, default=None,
                    help="torch device (default: [simulate] device of the config, cpu)")
     r.add_argument("--no-progress", action="store_true")

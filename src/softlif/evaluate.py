@@ -55,9 +55,9 @@ def select_test(images: Any, labels: Any, n: int | None = None, order: TestOrder
     """
     total = len(labels)
     n = total if n is None else min(n, total)
+    idx: Any
     if order == "shuffled":
-        idx = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n]
-        idx = idx.numpy()
+        idx = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].numpy()
     elif order == "dataset":
         idx = slice(0, n)
     else:

@@ -173,7 +173,10 @@ def _pct(v: float | None) -> str:
 
 def markdown_report(r: dict[str, Any], title: str, notes: list[str] | None = None) -> str:
     """The results of :func:`run_experiment` as Markdown, with the paper's figures beside."""
-    paper = PAPER_ERRORS.get(r["net"], {})
+    paper = dict(PAPER_ERRORS.get(r["net"], {}))
+    ablation = PAPER_NOISE_ABLATION.get(r["net"], {}).get(r.get("noise_std_hz", -1.0))
+    if ablation:  # the paper's figures for the same training noise
+        paper["softlif"], paper["snn"] = ablation
     st = r["settings"]
     e = r["energy"]
     lines = [f"# {title}", ""]
