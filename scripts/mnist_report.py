@@ -56,21 +56,6 @@ def main() -> None:
                      "error): " + ", ".join(f"{float(c0) * 1e3:g} ms: {cur['error'][-1] * 100:.2f}%"
                                             for c0, cur in curves.items())
                      + ". The paper's window is 120-200 ms; the others are shown, not chosen.")
-    seed1_path = OUT / "snn-seed1" / "simulate.json"
-    if seed1_path.exists():
-        s1 = json.loads(seed1_path.read_text())
-        keys = ("ann_error", "ann_error_hard", "snn_error", "snn_rates_hz", "mean_rate_hz",
-                "images", "window_s")
-        r["second_seed"] = {k: s1[k] for k in keys}
-        mean = (r["snn_error"] + s1["snn_error"]) / 2
-        notes.append(
-            "A second training run, identical but for the seed (`--seed 1`), simulated the same "
-            f"way on all {s1['images']} test images: soft-LIF ANN {s1['ann_error'] * 100:.2f}%, "
-            f"hard-rate ANN {s1['ann_error_hard'] * 100:.2f}%, SNN {s1['snn_error'] * 100:.2f}% "
-            f"at 120-200 ms (rates {', '.join(f'{v:.2f}' for v in s1['snn_rates_hz'])} Hz). "
-            f"Mean SNN error of the two seeds: {mean * 100:.3f}% (paper: 0.88%). One test "
-            "image is 0.01 pt; the binomial standard error of a 0.9% error on 10,000 images is "
-            "about 0.09 pt.")
     sweep_path = OUT / "sweep" / "sweep.json"
     if sweep_path.exists():
         rows = json.loads(sweep_path.read_text())

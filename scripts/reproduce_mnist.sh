@@ -2,7 +2,7 @@
 # Issue 3 evidence: the paper's MNIST net on the full official MNIST, trained with soft LIF and
 # noise sigma = 10 Hz, converted and simulated on all 10,000 test images (alpha synapse 5 ms,
 # 200 ms per image, window 120-200 ms, images back to back, initial voltages 0).
-# Runs for about 2 hours on 2 CPU cores (run nothing else: two PyTorch jobs with two
+# Runs for about an hour on 2 CPU cores (run nothing else: two PyTorch jobs with two
 # OpenMP threads each on 2 cores slow each other ~10x); writes runs/ (checkpoints, not committed) and
 # results/mnist/ (committed). Usage: scripts/reproduce_mnist.sh [MNIST_DIR]
 set -euo pipefail
@@ -19,9 +19,6 @@ if [ -f runs/mnist-epoch17-g0.02.pt ]; then  # before/after annealing, same 2000
   $S simulate runs/mnist-epoch17-g0.02.pt $SIM --images 2000 --out results/mnist/snn-epoch17-g0.02
   $S simulate runs/mnist-softlif-anneal/checkpoint.pt $SIM --images 2000 --out results/mnist/snn-2000
 fi
-# the same recipe with another seed, simulated the same way (seed-to-seed spread)
-$S train --dataset mnist --data-dir "$D" --epochs 25 --seed 1 --out runs/mnist-softlif-anneal-seed1 --no-progress
-$S simulate runs/mnist-softlif-anneal-seed1/checkpoint.pt $SIM --out results/mnist/snn-seed1
 # Table 4 trade-offs: one simulation per tau_s (5 ms is the main simulation above)
 $S sweep runs/mnist-softlif-anneal/checkpoint.pt --dataset mnist --data-dir "$D" --taus 0,0.002 \
   --times 0.2 --windows 0.12:0.2,0.04:0.1,0.05:0.06,0.02:0.06 --no-progress --out results/mnist/sweep
