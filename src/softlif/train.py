@@ -292,6 +292,8 @@ def train(
         gen.set_state(prev.train_state["data_rng"])
         noise_gen.set_state(prev.train_state["noise_rng"])
         torch.set_rng_state(prev.train_state["torch_rng"])
+        if device.type == "cuda" and "cuda_rng" in prev.train_state:  # dropout masks on a GPU
+            torch.cuda.set_rng_state(prev.train_state["cuda_rng"], device)
         history = list(prev.metrics.get("history", []))
         wall = float(prev.metrics.get("train_seconds", 0.0))
         start_epoch = prev.epoch
@@ -350,7 +352,9 @@ def train(
                      **{k: v for k, v in record.items() if k.startswith("test_error")}},
             epoch=epoch + 1,
             train_state={"optimizer": _to_cpu(opt.state_dict()), "data_rng": gen.get_state(),
-                         "noise_rng": noise_gen.get_state(), "torch_rng": torch.get_rng_state()},
+                         "noise_rng": noise_gen.get_state(), "torch_rng": torch.get_rng_state(),
+                         **({"cuda_rng": torch.cuda.get_rng_state(device)}
+                            if device.type == "cuda" else {})},
         )
         if checkpoint_path is not None:
             ck.save(checkpoint_path)
