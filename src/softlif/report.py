@@ -49,6 +49,24 @@ PAPER_TRADEOFFS = {
 }
 
 
+def paper_softlif_errors(net: str, sigma: float | None = None
+                         ) -> tuple[float | None, float | None]:
+    """The paper's (soft-LIF ANN error %, SNN error %) for a net trained with noise ``sigma``
+    (Hz; None: the paper's default, 10 Hz): its ablation figures where it has them, its main
+    table for 10 Hz, else (None, None)."""
+    ablation = PAPER_NOISE_ABLATION.get(net, {})
+    if sigma is not None and sigma in ablation:
+        return ablation[sigma]
+    if sigma is None or sigma == 10.0:
+        main = PAPER_ERRORS.get(net, {})
+        return main.get("softlif"), main.get("snn")
+    return None, None
+
+
+def _paper_pct(v: float | None) -> str:
+    return "-" if v is None else f"{v}%"
+
+
 def paper_tradeoff(net: str, tau_s: float, c0: float, c1: float) -> tuple[float, float] | None:
     """The paper's (error %, efficiency) for this net, synapse tau (s) and window (s), if listed."""
     for (t, a, b), v in PAPER_TRADEOFFS.get(net, {}).items():
@@ -173,10 +191,8 @@ def _pct(v: float | None) -> str:
 
 def markdown_report(r: dict[str, Any], title: str, notes: list[str] | None = None) -> str:
     """The results of :func:`run_experiment` as Markdown, with the paper's figures beside."""
-    paper = dict(PAPER_ERRORS.get(r["net"], {}))
-    ablation = PAPER_NOISE_ABLATION.get(r["net"], {}).get(r.get("noise_std_hz", -1.0))
-    if ablation:  # the paper's figures for the same training noise
-        paper["softlif"], paper["snn"] = ablation
+    paper = PAPER_ERRORS.get(r["net"], {})
+    paper_ann, paper_snn = paper_softlif_errors(r["net"], r.get("noise_std_hz"))
     st = r["settings"]
     e = r["energy"]
     lines = [f"# {title}", ""]
@@ -191,9 +207,9 @@ def markdown_report(r: dict[str, Any], title: str, notes: list[str] | None = Non
     lines += ["| model | error (measured) | error (paper) |", "|---|---|---|"]
     if "relu_error" in r:
         lines.append(f"| ReLU ANN | {_pct(r['relu_error'])} | {paper.get('relu', '-')}% |")
-    lines.append(f"| soft-LIF ANN | {_pct(r['ann_error'])} | {paper.get('softlif', '-')}% |")
+    lines.append(f"| soft-LIF ANN | {_pct(r['ann_error'])} | {_paper_pct(paper_ann)} |")
     lines.append(f"| same ANN, hard LIF rate | {_pct(r.get('ann_error_hard'))} | - |")
-    lines.append(f"| LIF SNN | {_pct(r['snn_error'])} | {paper.get('snn', '-')}% |")
+    lines.append(f"| LIF SNN | {_pct(r['snn_error'])} | {_paper_pct(paper_snn)} |")
     lines += ["", "| layer | SNN rate (Hz) | ANN hard-rate prediction (Hz) |", "|---|---|---|"]
     for k, (a, b) in enumerate(zip(r["snn_rates_hz"], r["predicted_rates_hz"], strict=True)):
         lines.append(f"| {k + 1} | {a:.2f} | {b:.2f} |")
@@ -242,13 +258,12 @@ def reproduction_report(r: dict[str, Any], notes: list[str] | None = None) -> st
                  f"| {_pct(r.get('relu_test_error_full'))} |")
     for m in models:
         sigma = m["noise_std_hz"]
-        pa, ps = ablation.get(sigma, (paper.get("softlif"), paper.get("snn"))
-                              if sigma == 10.0 else (None, None))
+        pa, ps = paper_softlif_errors(net, sigma)
         lines.append(
             f"| soft LIF, sigma {sigma:g} Hz | {_pct(m['ann_error'])} | "
             f"{_pct(m.get('ann_error_hard'))} | {_pct(m['snn_error'])} | "
             f"{(m['snn_error'] - m['ann_error']) * 100:+.2f} pt | "
-            f"{'-' if pa is None else f'{pa}%'} | {'-' if ps is None else f'{ps}%'} | "
+            f"{_paper_pct(pa)} | {_paper_pct(ps)} | "
             f"{_pct(m.get('test_error_full'))} |")
     if len(models) > 1:
         gaps = {m["noise_std_hz"]: (m["snn_error"] - m["ann_error"]) * 100 for m in models}
