@@ -28,6 +28,19 @@ def test_energy_reproduces_the_paper(capsys, net, rates, t, expected):
     assert "loihi" in report["devices"] and report["assumptions"]
 
 
+def test_energy_takes_user_hardware(capsys):
+    args = ["energy", "--net", "mnist", "--rates", "4.6,15.6,4.2", "--json"]
+    code, out, _ = run(capsys, *args, "--hardware", "mychip:2e-11:0")
+    r = json.loads(out)
+    dev = r["devices"]["mychip"]
+    assert code == 0 and dev["spiking"] and dev["source"] == "user supplied"
+    assert dev["joules_per_image"] == pytest.approx(2e-11 * r["synops_per_s"] * 0.2)
+    code, _, err = run(capsys, *args, "--hardware", "mychip:lots:1e-11")
+    assert code == 1 and "--hardware" in err and "joules" in err
+    code, out, err = run(capsys, *args, "--device", "old:1e-11:1e-11")  # the old name still works
+    assert code == 0 and "old" in json.loads(out)["devices"] and "--hardware" in err
+
+
 def test_info_json_counts(capsys):
     code, out, _ = run(capsys, "info", "--net", "cifar10", "--json")
     d = json.loads(out)
@@ -101,6 +114,19 @@ def test_train_simulate_sweep_end_to_end(capsys, tmp_path):
                        "--limit-test", "100", "--out", str(out), "--no-progress", "--no-fuse",
                        "--resume", "--json")
     assert code == 0, err
+    # fine-tune it with the alpha-filtered spike-train noise
+    code, o, err = run(capsys, "train", "--epochs", "1", "--limit-train", "300",
+                       "--limit-test", "100", "--init-from", str(out / "checkpoint.pt"),
+                       "--noise-model", "alpha", "--lr", "1e-4", "--out", str(tmp_path / "ft"),
+                       "--no-progress", "--no-fuse", "--json")
+    assert code == 0, err
+    assert json.loads(o)["init_from"]["epochs"] == 1
+    from softlif.train import load_checkpoint
+    tuned = load_checkpoint(tmp_path / "ft" / "checkpoint.pt")
+    assert tuned.neuron.noise_model == "alpha" and tuned.neuron.noise_tau == 0.005
+    code, _, err = run(capsys, "train", "--epochs", "1", "--activation", "relu", "--init-from",
+                       str(out / "checkpoint.pt"), "--out", str(tmp_path / "bad"), "--no-progress")
+    assert code == 1 and "same net and activation" in err
 
 
 MNIST_DIR = Path(__file__).parents[1].parent / "shared" / "data" / "mnist"

@@ -1,5 +1,6 @@
 """Neuron models against closed forms (SPEC section 2)."""
 
+import dataclasses
 import math
 
 import numpy as np
@@ -13,7 +14,9 @@ from softlif.activations import (
     set_smoothing,
     use_fused_kernels,
 )
+from softlif.calibrate import filtered_spread
 from softlif.neurons import IF, LIF, LIF_CIFAR, LIF_MNIST, lif_rate, soft_lif_rate
+from softlif.synapses import Synapse, periodic_train
 
 
 def analytic_lif_rate(j: float, tau_rc: float, tau_ref: float) -> float:
@@ -199,7 +202,60 @@ def test_rate_neuron_hard_mode_and_smoothing_anneal():
     torch.testing.assert_close(model(x), expected)
 
 
-@pytest.mark.parametrize("neuron", [LIF_MNIST, LIF_CIFAR, IF(tau_ref=0.002)])
+def test_phase_noise_is_the_filtered_spike_train_and_unbiased():
+    neuron = dataclasses.replace(LIF_MNIST, noise_model="alpha", noise_tau=0.005)
+    act = RateNeuron(neuron, mode="hard", generator=torch.Generator().manual_seed(0))
+    x = torch.cat([torch.full((20000,), -0.5), torch.full((20000,), 0.05),
+                   torch.full((20000,), 2.0)]).requires_grad_()
+    clean = act.eval()(x)
+    noisy = act.train()(x)
+    assert torch.equal(noisy[:20000], clean[:20000])  # below threshold: no noise
+    # the simulated, alpha-filtered spike trains of steadily firing LIFs, ~ 14 Hz and ~ 170 Hz
+    sim = filtered_spread(LIF_MNIST, Synapse("alpha", 0.005), torch.tensor([1.05, 3.0]),
+                          duration=3.0, dt=1e-4)
+    for i, part in enumerate((slice(20000, 40000), slice(40000, None))):
+        rate = float(clean[part][0]) / neuron.amplitude
+        sample = noisy[part].detach() / neuron.amplitude
+        assert float(sim["rate"][i]) == pytest.approx(rate, rel=1e-4)
+        # unbiased: averaged over the phase, the filtered train is the rate
+        assert float(sample.mean()) == pytest.approx(rate, rel=0.03)
+        assert float(sample.std()) == pytest.approx(float(sim["std"][i]), rel=0.06)
+        assert float(sample.max()) == pytest.approx(float(sim["max"][i]), rel=0.06)
+        assert (sample >= 0).all() and float(sample.min()) < rate  # skewed, never negative
+    # no gradient through the noise, and no clipping mask: the noise-free gradient everywhere
+    (g,) = torch.autograd.grad(noisy.sum(), x)
+    (g_clean,) = torch.autograd.grad(act.eval()(x).sum(), x)
+    torch.testing.assert_close(g, g_clean)
+
+
+@pytest.mark.parametrize("order, kind", [(1, "lowpass"), (2, "alpha")])
+@pytest.mark.parametrize("rate", [0.5, 5.0, 50.0, 400.0])
+def test_periodic_train_closed_form(order, kind, rate):
+    phase = (torch.arange(200_000, dtype=torch.float64) + 0.5) / 200_000
+    y = periodic_train(phase, torch.tensor(rate, dtype=torch.float64), 0.005, order)
+    assert float(y.mean()) == pytest.approx(rate, rel=1e-4)  # unit DC gain
+    # against a direct sum of impulse responses over the last 400 spikes
+    period = 1 / rate
+    t = torch.tensor([0.1, 0.37, 0.9], dtype=torch.float64) * period
+    past = t[:, None] + period * torch.arange(400, dtype=torch.float64)
+    direct = Synapse(kind, 0.005).impulse_response(past).sum(1)
+    torch.testing.assert_close(periodic_train(t / period, torch.tensor(rate, dtype=torch.float64),
+                                              0.005, order), direct)
+    with pytest.raises(ValueError, match="tau > 0"):
+        periodic_train(phase, torch.tensor(rate), 0.0, order)
+
+
+def test_noise_model_validation():
+    with pytest.raises(ValueError, match="noise_model"):
+        LIF(noise_model="poisson")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="noise_tau"):
+        LIF(noise_model="alpha", noise_tau=0.0)
+    assert LIF(noise_std=0.0, noise_model="alpha").has_training_noise
+    assert not LIF(noise_std=0.0).has_training_noise
+
+
+@pytest.mark.parametrize("neuron", [LIF_MNIST, LIF_CIFAR, IF(tau_ref=0.002),
+                                    dataclasses.replace(LIF_MNIST, noise_model="alpha")])
 def test_fused_activation_matches_eager(neuron):
     gen = torch.Generator().manual_seed(3)
     x = (torch.randn(4, 3, 8, 8, generator=gen) * 2).requires_grad_()

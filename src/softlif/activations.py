@@ -1,9 +1,9 @@
 """Rate-neuron activations for training the ANN (``nn.Module`` wrappers of a neuron type).
 
 ``RateNeuron(LIF(...))`` computes ``amplitude * soft_rate(gain * x + bias)`` and, in training
-mode only, adds Gaussian rate noise (Hz) to active units (Hunsberger & Eliasmith 2015, sec. 2.3;
-SPEC section 2). The converter replaces each ``RateNeuron`` by the spiking neuron of the same
-type and parameters.
+mode only, adds rate noise (Hz) to active units (Hunsberger & Eliasmith 2015, sec. 2.3;
+SPEC section 2): Gaussian, or the filtered spike train at a random phase. The converter
+replaces each ``RateNeuron`` by the spiking neuron of the same type and parameters.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .neurons import NeuronType
+from .synapses import periodic_train
 
 RateMode = Literal["soft", "hard"]
 
@@ -32,12 +33,11 @@ def _shr(z: torch.Tensor, k: int) -> torch.Tensor:
     return (z >> k) & ((1 << (64 - k)) - 1)
 
 
-def hash_normal(seed: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    """Standard normal noise shaped like ``like``, a pure function of ``seed`` (int64 tensor).
+def _hash_bits(seed: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """64 random bits (int64) per element of ``like``: splitmix64 of (seed + i) * golden.
 
-    Element i gets splitmix64 of the state (seed + i) * golden -> two 24-bit uniforms -> Box-Muller. Being a
-    function of (seed, index) it fuses into the activation kernel (torch's CPU generator costs
-    ~4 ns per number, as much as the rest of the soft-LIF forward); tails reach ~5.9 sigma.
+    Being a function of (seed, index) it fuses into the activation kernel (torch's CPU
+    generator costs ~4 ns per number, as much as the rest of the soft-LIF forward).
     """
     idx = torch.arange(like.numel(), device=like.device, dtype=torch.int64).view(like.shape)
     # (seed + i) * golden, not i * golden + seed: inductor folds the latter into its index
@@ -45,31 +45,49 @@ def hash_normal(seed: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     z = (idx + seed) * _GOLDEN
     z = (z ^ _shr(z, 30)) * _MIX1
     z = (z ^ _shr(z, 27)) * _MIX2
-    z = z ^ _shr(z, 31)
+    return z ^ _shr(z, 31)
+
+
+def hash_normal(seed: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Standard normal noise shaped like ``like``, a pure function of ``seed`` (int64 tensor):
+    two 24-bit uniforms of :func:`_hash_bits` through Box-Muller; tails reach ~5.9 sigma."""
+    z = _hash_bits(seed, like)
     u1 = (_shr(z, 40).to(like.dtype) + 0.5) * 2.0**-24  # (0, 1)
     u2 = ((z >> 16) & 0xFFFFFF).to(like.dtype) * 2.0**-24  # [0, 1)
     return torch.sqrt(-2.0 * torch.log(u1)) * torch.cos((2.0 * math.pi) * u2)
 
 
-def _activation_forward(x, seed, value, params, consts):
-    """amplitude * max(rate(J) + noise_std * N(0, 1) * [J > 1], 0), J = gain x + bias; no noise
-    when ``seed`` is None. ``params``: the rate curve's parameters, ``consts``: (gain, bias,
-    amplitude, noise_std); both 0-d tensors, so that new values (annealed g) do not make
-    torch.compile specialise and recompile."""
+def hash_uniform(seed: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """Uniform noise in [0, 1) (24 bits) shaped like ``like``, a pure function of ``seed``."""
+    return _shr(_hash_bits(seed, like), 40).to(like.dtype) * 2.0**-24
+
+
+def _activation_forward(x, seed, value, params, consts, noise_order: int = 0,
+                        noise_tau: float = 0.0):
+    """amplitude * noisy(rate(J)), J = gain x + bias; no noise when ``seed`` is None.
+
+    Noise only where J > 1. ``noise_order`` 0: ``max(rate + noise_std * N(0, 1), 0)``
+    (Gaussian); 1 or 2: the rate's periodic spike train through a lowpass / alpha synapse of
+    ``noise_tau`` s, at a uniformly random phase (:func:`~softlif.synapses.periodic_train`).
+    ``params``: the rate curve's parameters, ``consts``: (gain, bias, amplitude, noise_std);
+    both 0-d tensors, so that new values (annealed g) do not make torch.compile recompile."""
     gain, bias, amplitude, noise_std = consts
     z = gain * x + (bias - 1.0)  # excess current over the threshold 1
     rate, aux = value(z, *params)  # Hz
     noisy = rate
-    if seed is not None:
+    if seed is not None and noise_order == 0:
         noise = hash_normal(seed, x)
         noisy = torch.clamp(rate + noise_std * noise * (z > 0), min=0.0)
+    elif seed is not None:
+        train = periodic_train(hash_uniform(seed, x), rate, noise_tau, noise_order)
+        noisy = torch.where(z > 0, train, rate)
     return amplitude * noisy, rate, aux
 
 
 def _activation_backward(grad, out, rate, aux, derivative, params, consts, clipped: bool):
     gain, _, amplitude, _ = consts
     d = derivative(rate, aux, *params)
-    if clipped:  # units the noise pushed below 0 were clipped: no gradient
+    if clipped:  # units the Gaussian noise pushed below 0 were clipped: no gradient
         d = d * (out > 0)
     return grad * (amplitude * gain) * d
 
@@ -106,6 +124,9 @@ def use_fused_kernels(enabled: bool = True) -> None:
         _KERNELS.update(forward=_activation_forward, backward=_activation_backward)
 
 
+_NOISE_ORDER = {"gaussian": 0, "lowpass": 1, "alpha": 2}  # synapse stages of a noise model
+
+
 class _RateActivation(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, seed, neuron, soft: bool, fused: bool):  # type: ignore[override]
@@ -114,10 +135,11 @@ class _RateActivation(torch.autograd.Function):
         p = torch.tensor(params, dtype=x.dtype).unbind()
         consts = torch.tensor([neuron.gain, neuron.bias, neuron.amplitude, neuron.noise_std],
                               dtype=x.dtype).unbind()
-        out, rate, aux = fwd(x, seed, value, p, consts)
+        order = _NOISE_ORDER[neuron.noise_model]
+        out, rate, aux = fwd(x, seed, value, p, consts, order, float(neuron.noise_tau))
         ctx.save_for_backward(out, rate, aux)
         ctx.derivative, ctx.params, ctx.consts = derivative, p, consts
-        ctx.clipped, ctx.fused = seed is not None, fused
+        ctx.clipped, ctx.fused = seed is not None and order == 0, fused
         return out
 
     @staticmethod
@@ -132,9 +154,10 @@ class RateNeuron(nn.Module):
     """Rate activation of a neuron type: ``amplitude * rate(gain * x + bias)``.
 
     ``mode="soft"`` uses the smoothed rate (for training), ``"hard"`` the spiking neuron's true
-    rate curve (which predicts the SNN). Training noise: ``rate += N(0, noise_std^2)`` (Hz) where
-    the unit is above threshold (``J > 1``), then clipped at 0; on only in ``.train()``; no
-    gradient flows through the noise. Pass ``generator`` for repeatable noise.
+    rate curve (which predicts the SNN). Training noise where the unit is above threshold
+    (``J > 1``), on only in ``.train()``, as the neuron's ``noise_model`` says: ``rate +=
+    N(0, noise_std^2)`` (Hz) clipped at 0, or the rate's filtered periodic spike train at a
+    random phase; no gradient flows through the noise. Pass ``generator`` for repeatable noise.
     """
 
     def __init__(
@@ -152,7 +175,7 @@ class RateNeuron(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         seed = None
-        if self.training and self.neuron.noise_std > 0:
+        if self.training and self.neuron.has_training_noise:
             # one draw from the (explicit or default) generator seeds this call's noise
             seed = torch.randint(-(2**62), 2**62, (), generator=self.generator).to(x.device)
         # inference (no autograd) stays eager: it is cheap and its batch shapes vary

@@ -170,14 +170,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     spec = get_spec(net)
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, recipe=args.recipe, lr=args.lr,
-        noise_std=args.noise, smoothing=args.smoothing,
+        noise_std=args.noise, noise_model=args.noise_model, noise_tau=args.noise_tau,
+        smoothing=args.smoothing,
         anneal_to=None if args.no_anneal else args.anneal_to,
         anneal_fraction=args.anneal_fraction, seed=args.seed,
-        weight_decay=tuple(args.weight_decay),
+        weight_decay=tuple(args.weight_decay), init_from=args.init_from,
     )
     out = Path(args.out)
     train_split, test_split, pre = load_data(args.dataset, args.data_dir, args.limit_train,
                                              args.limit_test)
+    if args.init_from is not None:  # keep the preprocessing (mean image) the weights learnt
+        pre = _load_ck(args.init_from).preprocess
     if tuple(train_split.images.shape[1:2]) != spec.input_shape[:1]:
         raise CliError(f"net {net} expects {spec.input_shape[0]} input channels, data has "
                        f"{train_split.images.shape[1]}")
@@ -359,8 +362,14 @@ def cmd_energy(args: argparse.Namespace) -> int:
     if rates is None:
         raise CliError("give per-layer rates with --rates R1,R2,... (Hz) or --from-results")
     devices = dict(DEVICES)
-    for d in args.device:
-        dev = parse_device(d)
+    if args.old_device:
+        print("warning: `softlif energy --device` is now --hardware (--device names the torch "
+              "device on the commands that compute)", file=sys.stderr)
+    for d in args.hardware + args.old_device:
+        try:
+            dev = parse_device(d)
+        except ValueError as e:
+            raise CliError(f"--hardware: {e}") from None
         devices[dev.name] = dev
     report = energy_report(layer_table(get_spec(args.net)), rates, args.presentation_time,
                            args.dt, devices)
@@ -684,6 +693,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per weight layer, comma-separated (last value repeats)")
     t.add_argument("--noise", type=nonneg_float("--noise"), default=None,
                    help="training noise sigma in Hz (default: the neuron's, 10 Hz)")
+    t.add_argument("--noise-model", choices=["gaussian", "alpha", "lowpass"],
+                   help="training noise: gaussian (sigma = --noise, the paper's) or the rate's "
+                        "spike train through an alpha/lowpass synapse of --noise-tau at a "
+                        "random phase (default gaussian)")
+    t.add_argument("--noise-tau", type=positive_float("--noise-tau"),
+                   help="synapse time constant (s) of the alpha/lowpass noise (default 0.005)")
     t.add_argument("--smoothing", type=positive_float("--smoothing"), default=None,
                    help="soft-LIF smoothing g (default 0.02)")
     t.add_argument("--anneal-to", type=nonneg_float("--anneal-to"), default=0.002,
@@ -695,6 +710,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--limit-test", type=positive_int("--limit-test"))
     t.add_argument("--out", default="runs/train", help="output folder")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    t.add_argument("--init-from", metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights and neuron (fine-tuning) with a "
+                        "fresh optimizer and schedule; g starts where it ended unless --smoothing")
     t.add_argument("--no-fuse", action="store_true", help="do not torch.compile the activations")
     _add_device_arg(t)
     t.add_argument("--no-progress", action="store_true")
@@ -741,8 +759,11 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--presentation-time", type=positive_float("--presentation-time"),
                    default=0.2, help="seconds")
     e.add_argument("--dt", type=positive_float("--dt"), default=0.001, help="seconds")
-    e.add_argument("--device", action="append", default=[],
-                   help="extra device NAME:J_PER_SYNOP:J_PER_UPDATE[:spiking|conventional]")
+    e.add_argument("--hardware", action="append", default=[], metavar="SPEC",
+                   help="extra hardware NAME:J_PER_SYNOP:J_PER_UPDATE[:spiking|conventional] "
+                        "(joules per synaptic event and per neuron update; repeatable)")
+    e.add_argument("--device", dest="old_device", action="append", default=[],
+                   help=argparse.SUPPRESS)  # the old name of --hardware
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_energy)
 

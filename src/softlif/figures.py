@@ -6,13 +6,12 @@ Every function takes data, not a model, draws one figure and returns the paths w
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
+from .io import atomic_path
 from .neurons import LIF
 
 
@@ -33,13 +32,8 @@ def save(fig, path_stem: Path) -> list[Path]:
     out = []
     for ext in ("png", "pdf"):
         final = path_stem.with_suffix(f".{ext}")
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=f".{ext}", dir=final.parent)
-        os.close(fd)
-        try:
+        with atomic_path(final, suffix=f".{ext}") as tmp:
             fig.savefig(tmp, dpi=150, bbox_inches="tight", format=ext)
-            os.replace(tmp, final)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
         out.append(final)
     _pyplot().close(fig)
     return out

@@ -7,7 +7,10 @@ A neuron type bundles, with parameters in SI units (seconds, Hz):
 * ``soft_rate(j)``: the same curve with its threshold smoothed, so the derivative is bounded
   (Hunsberger & Eliasmith 2015, arXiv 1510.08829, Eq. 3; 2016, arXiv 1611.05141);
 * ``step(j, v, ref, dt)``: the spiking dynamics for one time step (a pure function);
-* ``noise_std``: the training-noise model, Gaussian in Hz on active units (SPEC section 2).
+* the training-noise model on active units (SPEC sections 2, 3): ``noise_model="gaussian"``
+  adds N(0, ``noise_std``^2) Hz (the paper's); ``"alpha"`` / ``"lowpass"`` replace the rate by
+  the periodic spike train the neuron would fire, filtered by that synapse (``noise_tau`` s)
+  and sampled at a uniformly random phase: skewed, and larger at low rates, like Fig. 2.
 
 The ANN output of a unit is ``amplitude * rate``. In the spiking net, spikes have height
 ``1 / dt`` (so that a filtered spike train averages to the rate in Hz) and are multiplied by
@@ -187,12 +190,28 @@ def _check_non_negative(obj: object, *names: str) -> None:
             raise ValueError(f"{type(obj).__name__}.{name} must be a finite number >= 0, got {value!r}")
 
 
+NoiseModel = Literal["gaussian", "alpha", "lowpass"]
+NOISE_MODELS = ("gaussian", "alpha", "lowpass")
+
+
+def _check_noise_model(obj: LIF | IF) -> None:
+    model = obj.noise_model
+    if model not in NOISE_MODELS:
+        raise ValueError(f"{type(obj).__name__}.noise_model must be one of "
+                         f"{', '.join(NOISE_MODELS)}, got {model!r}")
+    if model != "gaussian":
+        _check_positive(obj, "noise_tau")
+
+
 class _RateCurves:
     """Rate methods shared by the neuron types, all from their ``rate_kernels``."""
 
     tau_ref: float
     gain: float
     bias: float
+    noise_std: float
+    noise_model: str
+    noise_tau: float
     # each neuron type defines rate_kernels(soft) -> (value, derivative, params)
     rate_kernels: Callable[[bool], tuple[Callable, Callable, tuple[float, ...]]]
 
@@ -207,6 +226,11 @@ class _RateCurves:
     def soft_rate(self, j: Tensor) -> Tensor:
         """Smoothed rate (Hz), finite value and gradient everywhere; the hard rate if g = 0."""
         return _RateCurve.apply(j - 1.0, *self.rate_kernels(True))
+
+    @property
+    def has_training_noise(self) -> bool:
+        """Whether training adds noise (a Gaussian of ``noise_std`` > 0, or a phase model)."""
+        return self.noise_model != "gaussian" or self.noise_std > 0
 
     def max_rate(self) -> float:
         """Upper bound of the rate (Hz): 1 / tau_ref (inf if tau_ref == 0)."""
@@ -228,11 +252,14 @@ class LIF(_RateCurves):
     gain: float = 1.0  # input gain: J = gain * x + bias (dimensionless)
     bias: float = 1.0  # input bias; 1 = the threshold, so a unit fires when x > 0
     smoothing: float = 0.02  # g of the soft rate function (dimensionless; 0 = hard LIF)
-    noise_std: float = 10.0  # training noise on active units (Hz)
+    noise_std: float = 10.0  # training noise on active units (Hz), "gaussian" model
+    noise_model: NoiseModel = "gaussian"  # or "alpha"/"lowpass": filtered spikes, random phase
+    noise_tau: float = 0.005  # synapse time constant (s) of the "alpha"/"lowpass" models
 
     def __post_init__(self) -> None:
         _check_positive(self, "tau_rc", "amplitude", "gain")
         _check_non_negative(self, "tau_ref", "smoothing", "noise_std")
+        _check_noise_model(self)
 
     def rate_kernels(self, soft: bool) -> tuple[Callable, Callable, tuple[float, ...]]:
         """(value, derivative, params) of the rate curve in z = J - 1 (for fused training)."""
@@ -291,11 +318,14 @@ class IF(_RateCurves):
     gain: float = 1.0  # J = gain * x + bias
     bias: float = 1.0  # 1 = threshold
     smoothing: float = 0.02  # g of the softplus smoothing of max(z, 0)
-    noise_std: float = 10.0  # training noise on active units (Hz)
+    noise_std: float = 10.0  # training noise on active units (Hz), "gaussian" model
+    noise_model: NoiseModel = "gaussian"  # or "alpha"/"lowpass": filtered spikes, random phase
+    noise_tau: float = 0.005  # synapse time constant (s) of the "alpha"/"lowpass" models
 
     def __post_init__(self) -> None:
         _check_positive(self, "tau", "amplitude", "gain")
         _check_non_negative(self, "tau_ref", "smoothing", "noise_std")
+        _check_noise_model(self)
 
     def rate_kernels(self, soft: bool) -> tuple[Callable, Callable, tuple[float, ...]]:
         """(value, derivative, params) of the rate curve in z = J - 1 (for fused training)."""

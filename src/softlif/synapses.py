@@ -88,6 +88,29 @@ class Synapse:
         return t / tau**2 * torch.exp(-t / tau)
 
 
+def periodic_train(phase: Tensor, rate: Tensor, tau: float, order: int) -> Tensor:
+    """The filtered periodic spike train (Hz) of ``rate`` Hz at ``phase`` in [0, 1) of the
+    inter-spike interval after a spike: what a synapse of ``order`` lowpass stages (1 lowpass,
+    2 alpha) of time constant ``tau`` s passes on from a neuron firing steadily. Closed form
+    of the sum of impulse responses over all past spikes; averaged over the phase it is
+    exactly ``rate``, and its spread is the paper's Fig. 2. Rates are floored at 1e-6 Hz.
+
+    With P = 1 / rate, t = phase * P and q = exp(-P / tau):
+    lowpass ``exp(-t/tau) / (tau (1 - q))``; alpha
+    ``exp(-t/tau) / tau^2 * (t / (1 - q) + P q / (1 - q)^2)``.
+    """
+    if order not in (1, 2) or not tau > 0:
+        raise ValueError(f"periodic_train needs a lowpass or alpha synapse with tau > 0, "
+                         f"got order {order}, tau {tau}")
+    a = 1.0 / (torch.clamp(rate, min=1e-6) * tau)  # period in units of tau
+    one_minus_q = -torch.expm1(-a)
+    decay = torch.exp(-phase * a)
+    if order == 1:
+        return decay / (tau * one_minus_q)
+    q = 1.0 - one_minus_q
+    return decay / tau * (phase * a / one_minus_q + a * q / one_minus_q**2)
+
+
 # A silent input lets a filter's state decay geometrically into denormal floats after a few
 # hundred steps, and x86 arithmetic on denormals is 10-100x slower: a mostly silent layer
 # slowed whole simulations several-fold. States below this magnitude are set to 0 (currents

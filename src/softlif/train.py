@@ -11,6 +11,10 @@ Both can anneal the soft-LIF smoothing g towards a small value over the last epo
 (``anneal_to``): the soft curve's sub-threshold tail (SPEC section 2) is absent in the spiking
 net, and a network trained with it loses accuracy at conversion; annealing lets it adapt.
 
+``init_from`` starts from another checkpoint's weights and neuron (fine-tuning, e.g. more
+epochs at a small g, or a new schedule) with a fresh optimizer and schedule; the new
+checkpoint records where it started (``metrics["init_from"]``).
+
 Checkpoints are written atomically (temporary file, then rename) with ``torch.save`` and read
 with ``torch.load(weights_only=True)``: no pickled code. A checkpoint holds everything needed
 to rebuild, convert and simulate the net: the network spec, neuron parameters, activation,
@@ -21,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,9 +37,10 @@ from tqdm.auto import tqdm
 
 from .activations import RateNeuron, set_rate_mode, set_smoothing
 from .data import ArraySplit, Preprocess
+from .io import atomic_path
 from .layers import LocallyConnected2d
 from .networks import NetSpec, build, spec_from_dict, spec_to_dict
-from .neurons import IF, LIF, NeuronType, neuron_from_dict, neuron_to_dict
+from .neurons import IF, LIF, NeuronType, NoiseModel, neuron_from_dict, neuron_to_dict
 
 CHECKPOINT_FORMAT = "softlif-checkpoint-1"
 
@@ -56,10 +60,13 @@ class TrainConfig:
     momentum: float = 0.9  # paper recipe: SGD momentum
     weight_decay: tuple[float, ...] = (0.0,)  # per weight layer (last value repeats), weights only
     noise_std: float | None = None  # training noise (Hz); None = the neuron's own (10 Hz)
+    noise_model: NoiseModel | None = None  # "gaussian", "alpha", "lowpass"; None = the neuron's own
+    noise_tau: float | None = None  # synapse tau (s) of the alpha/lowpass noise models
     smoothing: float | None = None  # soft-LIF g; None = the neuron's own (0.02)
     anneal_to: float | None = 0.002  # anneal g geometrically to this over the last epochs
     anneal_fraction: float = 0.3  # fraction of the epochs (at the end) spent annealing
     seed: int = 0  # seeds initial weights, data order, crops and training noise
+    init_from: str | None = None  # start from this checkpoint's weights (fine-tuning)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1:
@@ -68,6 +75,9 @@ class TrainConfig:
             raise ValueError(f"recipe must be 'paper' or 'adam', got {self.recipe!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
+        if self.noise_model not in (None, "gaussian", "alpha", "lowpass"):
+            raise ValueError(f"noise_model must be gaussian, alpha or lowpass, got "
+                             f"{self.noise_model!r}")
         if self.anneal_to is not None and self.anneal_to < 0:
             raise ValueError(f"anneal_to must be >= 0, got {self.anneal_to}")
         if not 0 <= self.anneal_fraction <= 1:
@@ -190,14 +200,8 @@ class Checkpoint:
     def save(self, path: str | Path) -> Path:
         """Write atomically: to a temporary file beside ``path``, then rename over it."""
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-        try:
+        with atomic_path(path) as tmp:
             torch.save(self.to_dict(), tmp)
-            os.replace(tmp, path)
-        finally:
-            if tmp.exists():
-                tmp.unlink()
         return path
 
 
@@ -255,15 +259,27 @@ def train(
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     noise_gen = torch.Generator().manual_seed(cfg.seed + 2)
+    init = _init_checkpoint(cfg, spec, activation, pre)
     neuron = None
     if activation != "relu":
         neuron = spec.neuron if activation != "if" else IF()
+        if init is not None and init.neuron is not None:  # its noise, and g where it ended
+            neuron = init.neuron
+            g_end = init.metrics.get("final_smoothing")
+            if g_end is not None and g_end > 0:
+                neuron = dataclasses.replace(neuron, smoothing=float(g_end))
         if cfg.noise_std is not None:
             neuron = dataclasses.replace(neuron, noise_std=cfg.noise_std)
+        if cfg.noise_model is not None:
+            neuron = dataclasses.replace(neuron, noise_model=cfg.noise_model)
+        if cfg.noise_tau is not None:
+            neuron = dataclasses.replace(neuron, noise_tau=cfg.noise_tau)
         if cfg.smoothing is not None:
             neuron = dataclasses.replace(neuron, smoothing=cfg.smoothing)
     device = torch.device(device)
     model = build(spec, activation, neuron, generator=noise_gen)  # type: ignore[arg-type]
+    if init is not None:
+        model.load_state_dict(init.state_dict)
     model.to(device)
     opt = make_optimizer(model, cfg)
     x_train = torch.from_numpy(train_split.images)
@@ -349,7 +365,8 @@ def train(
             state_dict=_to_cpu(model.state_dict()),
             config=_config_dict(cfg),
             metrics={"history": history, "train_seconds": wall, "final_smoothing": g_now,
-                     **{k: v for k, v in record.items() if k.startswith("test_error")}},
+                     **{k: v for k, v in record.items() if k.startswith("test_error")},
+                     **({"init_from": _provenance(init)} if init is not None else {})},
             epoch=epoch + 1,
             train_state={"optimizer": _to_cpu(opt.state_dict()), "data_rng": gen.get_state(),
                          "noise_rng": noise_gen.get_state(), "torch_rng": torch.get_rng_state(),
@@ -361,6 +378,32 @@ def train(
     if ck is None:  # resumed a finished run
         ck = load_checkpoint(checkpoint_path)  # type: ignore[arg-type]
     return ck
+
+
+def _init_checkpoint(cfg: TrainConfig, spec: NetSpec, activation: str,
+                     pre: Preprocess) -> Checkpoint | None:
+    """The checkpoint ``cfg.init_from`` names, checked against the net being trained."""
+    if cfg.init_from is None:
+        return None
+    init = load_checkpoint(cfg.init_from)
+    if spec_to_dict(init.spec) != spec_to_dict(spec) or init.activation != activation:
+        raise TrainingError(
+            f"--init-from {cfg.init_from} holds a {init.spec.name} net with {init.activation} "
+            f"units; this run trains {spec.name} with {activation}: pick a checkpoint of the "
+            "same net and activation"
+        )
+    if init.preprocess.input_shape != pre.input_shape:
+        raise TrainingError(f"--init-from {cfg.init_from} expects inputs of shape "
+                            f"{init.preprocess.input_shape}, the data have {pre.input_shape}")
+    return init
+
+
+def _provenance(init: Checkpoint) -> dict[str, Any]:
+    """What a fine-tuned checkpoint records about the one it started from."""
+    return {"epochs": init.epoch, "config": init.config,
+            "train_seconds": init.metrics.get("train_seconds"),
+            **{k: v for k, v in init.metrics.items()
+               if k.startswith("test_error") or k in ("final_smoothing", "init_from")}}
 
 
 def _to_cpu(obj: Any) -> Any:

@@ -28,6 +28,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from ..io import atomic_path
 from .errors import DataError
 
 
@@ -144,11 +145,9 @@ def _verified(path: Path, remote: Remote, md5: str | None = None) -> bool:
 
 def _fetch(url: str, target: Path, remote: Remote, timeout: float) -> None:
     """Stream ``url`` to a temp file beside ``target``, verify, then rename atomically."""
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(target, suffix=".part") as tmp:
         h = hashlib.md5(usedforsecurity=False)
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+        with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
             while chunk := resp.read(_CHUNK):
                 h.update(chunk)
                 out.write(chunk)
@@ -157,9 +156,6 @@ def _fetch(url: str, target: Path, remote: Remote, timeout: float) -> None:
                 f"{url}: checksum mismatch for {remote.filename} (MD5 {h.hexdigest()}, expected "
                 f"{remote.md5}); the download was discarded"
             )
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _check_member(member: tarfile.TarInfo, archive: Path) -> None:

@@ -1,0 +1,122 @@
+"""Training: schedules, optimizer groups, checkpoints, resume and fine-tuning (--init-from)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from softlif.data import load_embedded_mnist, paper_preprocess
+from softlif.networks import get_spec
+from softlif.train import (
+    TrainConfig,
+    TrainingError,
+    load_checkpoint,
+    lr_factor,
+    make_optimizer,
+    smoothing_at,
+    train,
+)
+
+
+def test_smoothing_is_constant_then_geometric_to_anneal_to():
+    cfg = TrainConfig(epochs=10, anneal_to=0.002, anneal_fraction=0.3)
+    assert smoothing_at(cfg, 0.02, 0.0) == 0.02 and smoothing_at(cfg, 0.02, 0.7) == 0.02
+    assert smoothing_at(cfg, 0.02, 1.0) == pytest.approx(0.002)
+    # half way through the annealing: the geometric mean of the end points
+    assert smoothing_at(cfg, 0.02, 0.85) == pytest.approx(math.sqrt(0.02 * 0.002))
+    assert smoothing_at(TrainConfig(anneal_to=None), 0.02, 1.0) == 0.02
+    assert smoothing_at(TrainConfig(anneal_to=0.0), 0.02, 1.0) == 0.0
+
+
+def test_learning_rate_schedules():
+    adam = TrainConfig(recipe="adam")
+    assert lr_factor(adam, 0.0) == pytest.approx(0.1)  # warm-up starts at a tenth
+    assert lr_factor(adam, 0.1) == pytest.approx(1.0)  # peak after 10%
+    assert lr_factor(adam, 1.0) == pytest.approx(0.01)
+    paper = TrainConfig(recipe="paper", lr_final_ratio=0.01)
+    assert lr_factor(paper, 0.0) == 1.0 and lr_factor(paper, 0.5) == pytest.approx(0.1)
+
+
+def test_weight_decay_on_weights_only_and_bias_learning_rate():
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    cfg = TrainConfig(recipe="paper", lr=0.1, weight_decay=(0.01, 0.0), bias_lr_mult=2.0)
+    groups = make_optimizer(model, cfg).param_groups
+    assert [g["weight_decay"] for g in groups] == [0.01, 0.0, 0.0, 0.0]
+    assert [g["lr"] for g in groups] == pytest.approx([0.1, 0.2, 0.1, 0.2])
+    assert groups[0]["params"][0] is model[0].weight and groups[1]["params"][0] is model[0].bias
+
+
+@pytest.fixture(scope="module")
+def tiny_mnist():
+    train_split, test_split = load_embedded_mnist()
+    train_split = train_split.subset(list(range(256)))
+    test_split = test_split.subset(list(range(100)))
+    return train_split, test_split, paper_preprocess("mnist", train_split)
+
+
+def _train(data, cfg, path=None, **kw):
+    return train(get_spec("mnist"), *data, cfg, checkpoint_path=path, progress=False,
+                 log=lambda s: None, **kw)
+
+
+def test_resume_after_an_interruption_repeats_the_uninterrupted_run(tiny_mnist, tmp_path):
+    cfg = TrainConfig(epochs=2, batch_size=64)
+    whole = _train(tiny_mnist, cfg)
+
+    def stop_in_epoch_two(line: str) -> None:
+        if line.startswith("epoch 2"):
+            raise KeyboardInterrupt  # as if ^C came before the second checkpoint was written
+
+    path = tmp_path / "checkpoint.pt"
+    with pytest.raises(KeyboardInterrupt):
+        train(get_spec("mnist"), *tiny_mnist, cfg, checkpoint_path=path, progress=False,
+              log=stop_in_epoch_two)
+    assert load_checkpoint(path).epoch == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temporary file left
+    resumed = _train(tiny_mnist, cfg, path, resume=True)
+    assert resumed.epoch == 2
+    for k, v in whole.state_dict.items():
+        assert torch.equal(v, resumed.state_dict[k]), k
+    assert resumed.metrics["test_error"] == whole.metrics["test_error"]
+    # resuming with other settings is refused rather than mixing two runs
+    with pytest.raises(TrainingError, match="another configuration"):
+        _train(tiny_mnist, TrainConfig(epochs=3, batch_size=64), path, resume=True)
+
+
+def test_checkpoint_rebuilds_the_trained_net(tiny_mnist, tmp_path):
+    ck = _train(tiny_mnist, TrainConfig(epochs=1, batch_size=64), tmp_path / "c.pt")
+    back = load_checkpoint(tmp_path / "c.pt")
+    assert back.config == ck.config and back.epoch == 1
+    x = back.preprocess.test(torch.from_numpy(tiny_mnist[1].images[:8]))
+    with torch.no_grad():
+        assert torch.allclose(back.build_model()(x), ck.build_model()(x))
+
+
+def test_init_from_starts_at_the_checkpoint_and_records_it(tiny_mnist, tmp_path):
+    base = _train(tiny_mnist, TrainConfig(epochs=1, batch_size=64), tmp_path / "base.pt")
+    assert base.metrics["final_smoothing"] == pytest.approx(0.002)
+    cfg = TrainConfig(epochs=1, batch_size=64, lr=1e-9, init_from=str(tmp_path / "base.pt"))
+    tuned = _train(tiny_mnist, cfg)
+    # a vanishing learning rate leaves the weights where the base run ended
+    for k, v in base.state_dict.items():
+        assert torch.allclose(v, tuned.state_dict[k], atol=1e-6), k
+    # g goes on from where the base run ended (0.002), not from the neuron's 0.02
+    assert tuned.neuron is not None and tuned.neuron.smoothing == pytest.approx(0.002)
+    assert tuned.metrics["history"][0]["smoothing"] == pytest.approx(0.002)
+    prov = tuned.metrics["init_from"]
+    assert prov["epochs"] == 1 and prov["config"] == base.config
+    assert prov["test_error"] == base.metrics["test_error"]
+    # from scratch, the same settings give other weights
+    fresh = _train(tiny_mnist, TrainConfig(epochs=1, batch_size=64, lr=1e-9))
+    assert not torch.allclose(fresh.state_dict["0.weight"], tuned.state_dict["0.weight"])
+
+
+def test_init_from_a_different_net_or_activation_is_refused(tiny_mnist, tmp_path):
+    _train(tiny_mnist, TrainConfig(epochs=1, batch_size=64), tmp_path / "soft.pt")
+    cfg = TrainConfig(epochs=1, batch_size=64, init_from=str(tmp_path / "soft.pt"))
+    with pytest.raises(TrainingError, match="same net and activation"):
+        _train(tiny_mnist, cfg, activation="relu")
+    with pytest.raises(TrainingError, match="does not exist"):
+        _train(tiny_mnist, TrainConfig(epochs=1, init_from=str(tmp_path / "none.pt")))
