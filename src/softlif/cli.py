@@ -195,7 +195,10 @@ def cmd_train(args: argparse.Namespace) -> int:
                "activation": args.activation, "epochs": ck.epoch, **ck.metrics}
     summary.pop("history", None)
     write_json_atomic(out / "train_metrics.json", ck.metrics)
-    emit(args, summary, lambda: "\n".join(f"{k:>18}: {v}" for k, v in summary.items()))
+    short = dict(summary)
+    if "init_from" in short:  # the text form names the start, the JSON has all of it
+        short["init_from"] = f"{args.init_from} (after {short['init_from']['epochs']} epochs)"
+    emit(args, summary, lambda: "\n".join(f"{k:>18}: {v}" for k, v in short.items()))
     return EXIT_OK
 
 
