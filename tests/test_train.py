@@ -108,6 +108,11 @@ def test_init_from_starts_at_the_checkpoint_and_records_it(tiny_mnist, tmp_path)
     prov = tuned.metrics["init_from"]
     assert prov["epochs"] == 1 and prov["config"] == base.config
     assert prov["test_error"] == base.metrics["test_error"]
+    # the preprocessing (mean image) the weights were learnt with goes along, whatever is passed
+    other_pre = paper_preprocess("mnist", tiny_mnist[0].subset(list(range(10))))
+    tuned2 = _train((tiny_mnist[0], tiny_mnist[1], other_pre), cfg)
+    assert torch.equal(tuned2.preprocess.mean_image, base.preprocess.mean_image)
+    assert not torch.equal(other_pre.mean_image, base.preprocess.mean_image)
     # from scratch, the same settings give other weights
     fresh = _train(tiny_mnist, TrainConfig(epochs=1, batch_size=64, lr=1e-9))
     assert not torch.allclose(fresh.state_dict["0.weight"], tuned.state_dict["0.weight"])

@@ -179,8 +179,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     out = Path(args.out)
     train_split, test_split, pre = load_data(args.dataset, args.data_dir, args.limit_train,
                                              args.limit_test)
-    if args.init_from is not None:  # keep the preprocessing (mean image) the weights learnt
-        pre = _load_ck(args.init_from).preprocess
     if tuple(train_split.images.shape[1:2]) != spec.input_shape[:1]:
         raise CliError(f"net {net} expects {spec.input_shape[0]} input channels, data has "
                        f"{train_split.images.shape[1]}")
@@ -696,7 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="per weight layer, comma-separated (last value repeats)")
     t.add_argument("--noise", type=nonneg_float("--noise"), default=None,
                    help="training noise sigma in Hz (default: the neuron's, 10 Hz)")
-    t.add_argument("--noise-model", choices=["gaussian", "alpha", "lowpass"],
+    t.add_argument("--noise-model", choices=["gaussian", "alpha", "lowpass"],  # NOISE_MODELS
                    help="training noise: gaussian (sigma = --noise, the paper's) or the rate's "
                         "spike train through an alpha/lowpass synapse of --noise-tau at a "
                         "random phase (default gaussian)")

@@ -40,7 +40,15 @@ from .data import ArraySplit, Preprocess
 from .io import atomic_path
 from .layers import LocallyConnected2d
 from .networks import NetSpec, build, spec_from_dict, spec_to_dict
-from .neurons import IF, LIF, NeuronType, NoiseModel, neuron_from_dict, neuron_to_dict
+from .neurons import (
+    IF,
+    LIF,
+    NOISE_MODELS,
+    NeuronType,
+    NoiseModel,
+    neuron_from_dict,
+    neuron_to_dict,
+)
 
 CHECKPOINT_FORMAT = "softlif-checkpoint-1"
 
@@ -75,8 +83,8 @@ class TrainConfig:
             raise ValueError(f"recipe must be 'paper' or 'adam', got {self.recipe!r}")
         if not (self.lr > 0 and math.isfinite(self.lr)):
             raise ValueError(f"lr must be a positive number, got {self.lr!r}")
-        if self.noise_model not in (None, "gaussian", "alpha", "lowpass"):
-            raise ValueError(f"noise_model must be gaussian, alpha or lowpass, got "
+        if self.noise_model is not None and self.noise_model not in NOISE_MODELS:
+            raise ValueError(f"noise_model must be one of {', '.join(NOISE_MODELS)}, got "
                              f"{self.noise_model!r}")
         if self.anneal_to is not None and self.anneal_to < 0:
             raise ValueError(f"anneal_to must be >= 0, got {self.anneal_to}")
@@ -247,6 +255,9 @@ def train(
 ) -> Checkpoint:
     """Train ``spec`` on ``train_split`` and return the final checkpoint.
 
+    With ``cfg.init_from`` the run starts from that checkpoint's weights, neuron and
+    preprocessing (``pre`` is then only checked for the input shape).
+
     ``device`` ("cpu", "cuda", "cuda:1", ...) holds the model and runs the steps; data stay in
     host memory, are augmented there (the same random draws on every device) and go to the
     device one batch at a time. Checkpoints always hold CPU tensors.
@@ -260,6 +271,8 @@ def train(
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     noise_gen = torch.Generator().manual_seed(cfg.seed + 2)
     init = _init_checkpoint(cfg, spec, activation, pre)
+    if init is not None:  # the weights were learnt on inputs less this mean image
+        pre = init.preprocess
     neuron = None
     if activation != "relu":
         neuron = spec.neuron if activation != "if" else IF()
