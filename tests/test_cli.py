@@ -137,7 +137,7 @@ def test_reproduce_writes_the_ablation_report_and_reuses_finished_work(capsys, t
     conf = tmp_path / "tiny.toml"
     conf.write_text(
         '[train]\nnet = "mnist"\nepochs = 1\nrelu_epochs = 1\nbatch_size = 64\n'
-        'noises = [0.0, 10.0]\n'
+        'noises = [0.0, 10.0]\nfinetune_epochs = 1\nfinetune_lr = 2e-4\n'
         '[simulate]\npresentation_time = 0.04\nc0 = 0.02\nc1 = 0.04\nbatch_size = 10\n'
         'fused = false\n'
         '[sweep]\ntaus = [0.0]\ntimes = [0.04]\nwindows = [[0.02, 0.04], [0.0, 0.02]]\n')
@@ -153,8 +153,11 @@ def test_reproduce_writes_the_ablation_report_and_reuses_finished_work(capsys, t
     assert "soft LIF, sigma 0 Hz" in report and "soft LIF, sigma 10 Hz" in report
     assert "ANN-to-SNN gap" in report and "20 of 50 test images" in report
     assert "- tiny run" in report
-    for m in r["models"].values():
+    assert "2 epochs (the last 1 a fine-tune at the final g)" in report
+    for name, m in r["models"].items():
         assert (tmp_path / "out" / m["report"]).exists()
+        assert m["epochs"] == 2 and m["finetune_epochs"] == 1  # 1 epoch, then a 1-epoch fine-tune
+        assert (tmp_path / "out" / f"softlif-{name}" / "finetuned.pt").exists()
     # a second run reuses the trained models and their evaluations
     code, o, err = run(capsys, *argv[:-1])
     assert code == 0, err

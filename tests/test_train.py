@@ -17,6 +17,7 @@ from softlif.train import (
     make_optimizer,
     smoothing_at,
     train,
+    training_totals,
 )
 
 
@@ -108,6 +109,9 @@ def test_init_from_starts_at_the_checkpoint_and_records_it(tiny_mnist, tmp_path)
     prov = tuned.metrics["init_from"]
     assert prov["epochs"] == 1 and prov["config"] == base.config
     assert prov["test_error"] == base.metrics["test_error"]
+    epochs, seconds = training_totals(tuned)  # the training behind the net, base run included
+    assert epochs == 2
+    assert seconds == pytest.approx(base.metrics["train_seconds"] + tuned.metrics["train_seconds"])
     # the preprocessing (mean image) the weights were learnt with goes along, whatever is passed
     other_pre = paper_preprocess("mnist", tiny_mnist[0].subset(list(range(10))))
     tuned2 = _train((tiny_mnist[0], tiny_mnist[1], other_pre), cfg)

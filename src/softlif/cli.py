@@ -555,6 +555,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         "relu_train_seconds": relu.metrics.get("train_seconds", 0.0), "settings": sim.__dict__,
         "models": {}}
     noises = tr.get("noises", [10.0])
+    finetune_epochs = int(tr.get("finetune_epochs", 0))
+    finetune_lr = float(tr.get("finetune_lr", float(tr.get("lr", 2e-3)) / 10))
     main_sigma = 10.0 if 10.0 in noises else noises[0]
     for sigma in noises:
         cfg = TrainConfig(epochs=int(tr.get("epochs", 15)), weight_decay=wd, noise_std=sigma,
@@ -563,8 +565,15 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         ck = train(spec, train_split, test_split, pre, cfg, checkpoint_path=folder /
                    "checkpoint.pt", resume=True, progress=not args.no_progress, log=log,
                    device=sim.device)
+        if finetune_epochs:  # then a few epochs at the final g, fresh optimizer and schedule
+            ft_cfg = TrainConfig(epochs=finetune_epochs, weight_decay=wd, noise_std=sigma,
+                                 anneal_to=None, init_from=str(folder / "checkpoint.pt"),
+                                 **{**common, "lr": finetune_lr})
+            ck = train(spec, train_split, test_split, pre, ft_cfg, checkpoint_path=folder /
+                       "finetuned.pt", resume=True, progress=not args.no_progress, log=log,
+                       device=sim.device)
         grid = sw if sigma == main_sigma and sw else None
-        r = _reusable_results(folder / "results.json", ck.epoch, sim.__dict__, n, args.order,
+        r = _reusable_results(folder / "results.json", ck.config, sim.__dict__, n, args.order,
                               grid)
         if r is None:
             r = evaluate_checkpoint(ck, args.dataset, len(train_split), x, y, sim, folder,
@@ -578,7 +587,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
         results["models"][f"sigma{sigma:g}"] = {
             "noise_std_hz": sigma, **{k: r.get(k) for k in (
                 "ann_error", "ann_error_hard", "snn_error", "snn_rates_hz", "predicted_rates_hz",
-                "mean_rate_hz", "epochs", "train_seconds", "sweep", "images_per_second")},
+                "mean_rate_hz", "epochs", "finetune_epochs", "train_seconds", "sweep",
+                "images_per_second")},
             "efficiency": r["energy"]["efficiency"],
             "test_error_full": ck.metrics.get("test_error"),
             "test_error_hard_full": ck.metrics.get("test_error_hard"),
@@ -602,10 +612,11 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _reusable_results(path: Path, epochs: int, settings: dict[str, Any], n: int, order: str,
-                      grid: dict[str, Any] | None) -> dict[str, Any] | None:
-    """A model's earlier results.json, if it evaluated the same checkpoint (epochs) with the same
-    settings on the same test images (and holds the sweep when one is asked for)."""
+def _reusable_results(path: Path, train_config: dict[str, Any], settings: dict[str, Any],
+                      n: int, order: str, grid: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A model's earlier results.json, if it evaluated a checkpoint trained with the same
+    configuration (so: the same checkpoint, training being repeatable) with the same settings
+    on the same test images (and holds the sweep when one is asked for)."""
     try:
         r = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -613,7 +624,8 @@ def _reusable_results(path: Path, epochs: int, settings: dict[str, Any], n: int,
     def key(st: Any) -> Any:  # the torch device does not change what is simulated
         return {k: v for k, v in st.items() if k != "device"} if isinstance(st, dict) else st
 
-    same = (isinstance(r, dict) and r.get("epochs") == epochs and r.get("test_images") == n
+    same = (isinstance(r, dict) and r.get("train_config") == json.loads(json.dumps(train_config))
+            and r.get("test_images") == n
             and r.get("test_order") == order
             and key(r.get("settings")) == key(json.loads(json.dumps(settings))))
     return r if same and (not grid or r.get("sweep")) else None

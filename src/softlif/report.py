@@ -24,7 +24,7 @@ from .figures import (
 from .io import write_json_atomic, write_text_atomic
 from .networks import NetSpec
 from .neurons import LIF
-from .train import Checkpoint, TrainConfig, train
+from .train import Checkpoint, TrainConfig, train, training_totals
 
 # SPEC section 6: the paper's error rates (%) and Table-4 trade-offs.
 PAPER_ERRORS = {
@@ -158,10 +158,11 @@ def evaluate_checkpoint(
     figures into ``out``, the noise calibration for its neuron and synapse and, with
     ``sweep_grid`` ({"taus": [s], "times": [s], "windows": [[c0, c1] in s]}), the Table-4 sweep."""
     n = len(x)
+    epochs, seconds = training_totals(ck)  # a fine-tune counts with what it started from
     results: dict[str, Any] = {"dataset": dataset, "net": ck.spec.name,
                                "train_images": train_images, "test_images": n,
-                               "epochs": ck.epoch,
-                               "train_seconds": ck.metrics.get("train_seconds", 0.0),
+                               "epochs": epochs, "train_seconds": seconds,
+                               "finetune_epochs": ck.epoch if epochs != ck.epoch else None,
                                "train_config": ck.config, "history": ck.metrics.get("history")}
     results.update(ann_errors(ck, x, y, sim.device))
     keep = min(100, n)
@@ -246,7 +247,9 @@ def reproduction_report(r: dict[str, Any], notes: list[str] | None = None) -> st
               f"images",
               f"- ReLU ANN: {r.get('relu_epochs', '?')} epochs; soft-LIF ANNs: "
               + ", ".join(f"sigma {m['noise_std_hz']:g} Hz {m['epochs']} epochs "
-                          f"({_duration(m['train_seconds'])})" for m in models),
+                          + (f"(the last {m['finetune_epochs']} a fine-tune at the final g) "
+                             if m.get("finetune_epochs") else "")
+                          + f"({_duration(m['train_seconds'])})" for m in models),
               f"- SNN: {st['synapse']} synapse tau_s = {st['tau_s'] * 1e3:g} ms, dt = "
               f"{st['dt'] * 1e3:g} ms, presentation {st['presentation_time'] * 1e3:g} ms, window "
               f"{st['c0'] * 1e3:g}-{st['c1'] * 1e3:g} ms, "

@@ -393,6 +393,18 @@ def train(
     return ck
 
 
+def training_totals(ck: Checkpoint) -> tuple[int, float]:
+    """(epochs, seconds) of all the training behind ``ck``, fine-tunes and what they started
+    from included (``metrics["init_from"]``, nested)."""
+    epochs, seconds = ck.epoch, float(ck.metrics.get("train_seconds") or 0.0)
+    prov = ck.metrics.get("init_from")
+    while prov:
+        epochs += int(prov.get("epochs") or 0)
+        seconds += float(prov.get("train_seconds") or 0.0)
+        prov = prov.get("init_from")
+    return epochs, seconds
+
+
 def _init_checkpoint(cfg: TrainConfig, spec: NetSpec, activation: str,
                      pre: Preprocess) -> Checkpoint | None:
     """The checkpoint ``cfg.init_from`` names, checked against the net being trained."""
