@@ -10,7 +10,7 @@ A neuron type bundles, with parameters in SI units (seconds, Hz):
 * the training-noise model on active units (SPEC sections 2, 3): ``noise_model="gaussian"``
   adds N(0, ``noise_std``^2) Hz (the paper's); ``"alpha"`` / ``"lowpass"`` replace the rate by
   the periodic spike train the neuron would fire, filtered by that synapse (``noise_tau`` s)
-  and sampled at a uniformly random phase: skewed, and larger at low rates, like Fig. 2.
+  and sampled at a uniformly random phase: skewed, and large relative to low rates, like Fig. 2.
 
 The ANN output of a unit is ``amplitude * rate``. In the spiking net, spikes have height
 ``1 / dt`` (so that a filtered spike train averages to the rate in Hz) and are multiplied by
