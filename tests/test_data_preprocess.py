@@ -77,7 +77,7 @@ def test_centre_crop_at_test():
     split = random_split(3, 3, 32)
     pre = paper_preprocess("cifar10", split)
     x = torch.from_numpy(split.images)
-    full = x.float() / 255 - pre.mean_image
+    full = x.float() - pre.mean_image  # CIFAR: the 0-255 scale
     torch.testing.assert_close(pre.test(x), full[:, :, 4:28, 4:28])
     pre256 = Preprocess(torch.zeros(3, 256, 256), 224, True)
     x = torch.randint(0, 256, (2, 3, 256, 256), dtype=torch.uint8)
@@ -160,7 +160,7 @@ def test_to_dict_roundtrip_through_weights_only_load(tmp_path):
         x = torch.randint(0, 256, (4, *p.input_shape), dtype=torch.uint8)
         assert torch.equal(back.test(x), p.test(x))
     d = pre.to_dict()
-    assert {type(v) for v in d.values()} <= {str, int, bool, torch.Tensor}
+    assert {type(v) for v in d.values()} <= {str, int, float, bool, torch.Tensor}
     with pytest.raises(ValueError, match="not a softlif.data.Preprocess"):
         Preprocess.from_dict({"crop": 1})
     with pytest.raises(ValueError, match="bad 'crop'"):
@@ -181,3 +181,48 @@ def test_compute_mean_image_sources():
     torch.testing.assert_close(sub, expect)
     with pytest.raises(ValueError, match="uint8"):
         compute_mean_image(np.zeros((2, 1, 3, 3), np.float32))
+
+
+def test_paper_input_scale_per_dataset():
+    """SPEC section 4: CIFAR-10/100, SVHN and ImageNet on the 0-255 scale less the mean image
+    (no division by 255); MNIST in [0, 1] less the mean."""
+    rng = np.random.default_rng(2)
+    imgs = rng.integers(0, 256, (6, 3, 32, 32), dtype=np.uint8)
+    split = ArraySplit(imgs, np.zeros(6, np.int64), ["a"])
+    mean = imgs.astype(np.float64).mean(0)  # 0-255 units, by hand
+    for name in ("cifar10", "cifar100", "svhn"):
+        pre = paper_preprocess(name, split)
+        assert pre.pixel_divisor == 1.0 and pre.input_scale == "0-255"
+        np.testing.assert_allclose(pre.mean_image.numpy(), mean, rtol=1e-6)
+        out = pre.test(torch.from_numpy(imgs)).double().numpy()
+        c = (32 - pre.output_shape[1]) // 2
+        crop = slice(c, c + pre.output_shape[1])
+        expect = imgs.astype(np.float64)[:, :, crop, crop] - mean[:, crop, crop]
+        np.testing.assert_allclose(out, expect, atol=1e-4)
+        assert np.abs(out).max() > 50  # raw pixel units, not [0, 1]
+    gray = ArraySplit(imgs[:, :1, :28, :28].copy(), np.zeros(6, np.int64), ["a"])
+    pre = paper_preprocess("mnist", gray)
+    assert pre.pixel_divisor == 255.0 and pre.input_scale == "[0, 1]"
+    expect = gray.images / 255.0 - gray.images.astype(np.float64).mean(0) / 255.0
+    np.testing.assert_allclose(pre.test(torch.from_numpy(gray.images)).double().numpy(),
+                               expect, atol=1e-6)
+
+
+def test_version1_dict_keeps_the_old_unit_scale(tmp_path):
+    """A preprocessing saved before the scale was recorded (v1: no pixel_divisor) loads with
+    its old [0, 1] scale and gives bit-identical inputs to what the old code computed."""
+    mean = torch.rand(3, 32, 32)
+    v1 = {"kind": "softlif.data.Preprocess", "version": 1, "mean_image": mean, "crop": 24,
+          "flip": True}
+    torch.save({"preprocess": v1}, tmp_path / "old.pt")
+    back = Preprocess.from_dict(torch.load(tmp_path / "old.pt", weights_only=True)["preprocess"])
+    assert back.pixel_divisor == 255.0 and back.crop == 24 and back.flip
+    x = torch.randint(0, 256, (4, 3, 32, 32), dtype=torch.uint8)
+    old = x[:, :, 4:28, 4:28].to(torch.float32).div(255.0).sub(mean[:, 4:28, 4:28])
+    assert torch.equal(back.test(x), old)
+    with pytest.raises(ValueError, match="pixel_divisor"):
+        Preprocess.from_dict({**back.to_dict(), "pixel_divisor": "255"})
+    with pytest.raises(ValueError, match="pixel_divisor"):
+        Preprocess(mean, 24, True, 0.0)
+    with pytest.raises(ValueError, match="NaN"):
+        Preprocess(torch.full((3, 4, 4), float("nan")))

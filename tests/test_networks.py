@@ -68,3 +68,25 @@ def test_imagenet_builds_with_right_shapes():
 def test_unknown_net():
     with pytest.raises(ValueError, match="cifar10"):
         get_spec("lenet")
+
+
+@pytest.mark.parametrize("name", ["mnist", "svhn", "cifar10", "imagenet"])
+def test_paper_init_uses_the_authors_std_and_bias(name):
+    """SPEC section 4: Gaussian weights of std initW per layer, biases constant."""
+    from softlif.networks import PAPER_INIT, Dropout, Pool, init_paper
+    from softlif.train import weight_layers
+
+    spec = NETS[name]
+    if name == "imagenet":  # 60M weights: build only the table check on the small nets
+        assert len(PAPER_INIT[name]) == sum(
+            not isinstance(x, (Pool, Dropout)) for x in spec.layers)
+        return
+    model = build(spec, "relu")
+    init_paper(model, spec, torch.Generator().manual_seed(0))
+    for layer, (std, bias) in zip(weight_layers(model), PAPER_INIT[name], strict=True):
+        w = layer.weight.detach().double()
+        assert abs(w.mean().item()) < 5 * std / w.numel() ** 0.5
+        assert w.std().item() == pytest.approx(std, rel=0.1)
+        assert torch.all(layer.bias == bias)
+    with pytest.raises(ValueError, match="weight layers"):
+        init_paper(torch.nn.Sequential(torch.nn.Linear(2, 2)), spec)

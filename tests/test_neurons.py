@@ -280,3 +280,32 @@ def test_hash_noise_is_standard_normal_and_seeded():
     assert abs(float((a**4).mean()) - 3) < 0.05  # Gaussian kurtosis
     assert abs(float((a * b).mean())) < 0.01  # different seeds: uncorrelated
     assert abs(float((a[1:] * a[:-1]).mean())) < 0.01  # neighbours: uncorrelated
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_bfloat16_input_is_computed_in_float32(fused):
+    """Under bf16 autocast the activation gets bf16 currents: it must compute the curve and
+    the noise in float32 on those values (same result as float32 on the rounded input, up to
+    the final rounding to bf16), and hand back bf16 outputs and bf16 input gradients."""
+    gen = torch.Generator().manual_seed(3)
+    x32 = (torch.randn(4, 3, 8, 8, generator=gen) * 2).to(torch.bfloat16).float()
+    use_fused_kernels(fused)
+    try:
+        res = {}
+        for dtype in (torch.float32, torch.bfloat16):
+            x = x32.to(dtype).requires_grad_()
+            act = RateNeuron(LIF_CIFAR, generator=torch.Generator().manual_seed(7)).train()
+            y = act(x)
+            w = torch.linspace(0, 1, y.numel()).view_as(y)
+            (g,) = torch.autograd.grad((y.float() * w).sum(), x)
+            res[dtype] = (y, g)
+    finally:
+        use_fused_kernels(False)
+    y16, g16 = res[torch.bfloat16]
+    y32, g32 = res[torch.float32]
+    assert y16.dtype == g16.dtype == torch.bfloat16
+    # outputs within one bf16 rounding (unit roundoff 2^-8) of float32 on the same input;
+    # gradients within two (the incoming gradient is rounded to bf16 too)
+    torch.testing.assert_close(y16.float(), y32, rtol=2**-8, atol=1e-6)
+    torch.testing.assert_close(g16.float(), g32, rtol=2**-7, atol=1e-6)
+    assert (y32 > 0).float().mean() > 0.3  # the check covers active, noisy units

@@ -129,3 +129,52 @@ def test_init_from_a_different_net_or_activation_is_refused(tiny_mnist, tmp_path
         _train(tiny_mnist, cfg, activation="relu")
     with pytest.raises(TrainingError, match="does not exist"):
         _train(tiny_mnist, TrainConfig(epochs=1, init_from=str(tmp_path / "none.pt")))
+
+
+def test_old_checkpoint_loads_with_its_scale_and_resumes(tiny_mnist, tmp_path):
+    """A checkpoint written before the input scale, init and precision were recorded (v1
+    preprocessing dict, no `init`/`precision` in its config) loads unchanged: [0, 1] inputs,
+    same logits; and its run resumes as the float32 run it was."""
+    cfg = TrainConfig(epochs=2, batch_size=64, precision="float32", init="default")
+    path = tmp_path / "checkpoint.pt"
+    ck = _train(tiny_mnist, TrainConfig(epochs=1, batch_size=64, precision="float32",
+                                        init="default"), path)
+    d = torch.load(path, weights_only=True)
+    d["preprocess"] = {k: v for k, v in d["preprocess"].items() if k != "pixel_divisor"}
+    d["preprocess"]["version"] = 1
+    for key in ("init", "precision"):
+        d["config"].pop(key)
+    d["config"]["epochs"] = 2
+    torch.save(d, path)
+    old = load_checkpoint(path)
+    assert old.preprocess.pixel_divisor == 255.0
+    x = torch.from_numpy(tiny_mnist[1].images[:8])
+    with torch.no_grad():
+        torch.testing.assert_close(old.build_model()(old.preprocess.test(x)),
+                                   ck.build_model()(ck.preprocess.test(x)), rtol=0, atol=0)
+    resumed = _train(tiny_mnist, cfg, path, resume=True)
+    assert resumed.epoch == 2
+
+
+def test_paper_init_and_precision_are_chosen_and_recorded(tiny_mnist):
+    assert TrainConfig(recipe="paper").init == "paper"
+    assert TrainConfig(recipe="adam").init == "default"
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="float16")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="init"):
+        TrainConfig(init="xavier")  # type: ignore[arg-type]
+    ck = _train(tiny_mnist, TrainConfig(epochs=1, batch_size=64, init="paper", lr=1e-3))
+    assert ck.config["init"] == "paper" and ck.config["precision"] == "bfloat16"
+
+
+def test_bfloat16_training_tracks_float32(tiny_mnist):
+    """The same short training in both precisions (same seed, data, noise): the losses agree
+    to bf16 accuracy, the weights stay float32, and both learn."""
+    runs = {p: _train(tiny_mnist, TrainConfig(epochs=3, batch_size=64, precision=p))
+            for p in ("float32", "bfloat16")}
+    f32, b16 = (runs[p].metrics["history"] for p in ("float32", "bfloat16"))
+    assert all(v.dtype == torch.float32 for v in runs["bfloat16"].state_dict.values())
+    assert f32[-1]["train_loss"] < 0.7 * f32[0]["train_loss"]
+    for a, b in zip(f32, b16, strict=True):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.05)
+    assert abs(f32[-1]["test_error"] - b16[-1]["test_error"]) <= 0.05

@@ -63,15 +63,20 @@ def hash_uniform(seed: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 
 def _activation_forward(x, seed, value, params, consts, noise_order: int = 0,
-                        noise_tau: float = 0.0):
-    """amplitude * noisy(rate(J)), J = gain x + bias; no noise when ``seed`` is None.
+                        noise_tau: float = 0.0, out_dtype: torch.dtype = torch.float32):
+    """amplitude * noisy(rate(J)), J = gain x + bias, as ``out_dtype``; no noise when ``seed``
+    is None.
 
     Noise only where J > 1. ``noise_order`` 0: ``max(rate + noise_std * N(0, 1), 0)``
     (Gaussian); 1 or 2: the rate's periodic spike train through a lowpass / alpha synapse of
     ``noise_tau`` s, at a uniformly random phase (:func:`~softlif.synapses.periodic_train`).
     ``params``: the rate curve's parameters, ``consts``: (gain, bias, amplitude, noise_std);
-    both 0-d tensors, so that new values (annealed g) do not make torch.compile recompile."""
+    both 0-d float32 tensors, so that new values (annealed g) do not make torch.compile
+    recompile. The curve and the noise are computed in float32 (or float64) whatever the
+    dtype of ``x`` (bfloat16 under autocast); the output has the dtype of ``x``, the saved
+    rate and aux for the backward stay in the compute dtype."""
     gain, bias, amplitude, noise_std = consts
+    x = x.to(gain.dtype)
     z = gain * x + (bias - 1.0)  # excess current over the threshold 1
     rate, aux = value(z, *params)  # Hz
     noisy = rate
@@ -81,15 +86,16 @@ def _activation_forward(x, seed, value, params, consts, noise_order: int = 0,
     elif seed is not None:
         train = periodic_train(hash_uniform(seed, x), rate, noise_tau, noise_order)
         noisy = torch.where(z > 0, train, rate)
-    return amplitude * noisy, rate, aux
+    return (amplitude * noisy).to(out_dtype), rate, aux
 
 
-def _activation_backward(grad, out, rate, aux, derivative, params, consts, clipped: bool):
+def _activation_backward(grad, out, rate, aux, derivative, params, consts, clipped: bool,
+                         out_dtype: torch.dtype = torch.float32):
     gain, _, amplitude, _ = consts
     d = derivative(rate, aux, *params)
     if clipped:  # units the Gaussian noise pushed below 0 were clipped: no gradient
         d = d * (out > 0)
-    return grad * (amplitude * gain) * d
+    return (grad.to(d.dtype) * (amplitude * gain) * d).to(out_dtype)
 
 
 # The elementwise work of a rate activation, forward and backward; `use_fused_kernels(True)`
@@ -132,21 +138,24 @@ class _RateActivation(torch.autograd.Function):
     def forward(ctx, x, seed, neuron, soft: bool, fused: bool):  # type: ignore[override]
         value, derivative, params = neuron.rate_kernels(soft)
         fwd = _KERNELS["forward"] if fused else _activation_forward
-        p = torch.tensor(params, dtype=x.dtype).unbind()
+        # reduced-precision inputs (bf16/fp16 under autocast) are computed in float32
+        dtype = x.dtype if x.dtype == torch.float64 else torch.float32
+        p = torch.tensor(params, dtype=dtype).unbind()
         consts = torch.tensor([neuron.gain, neuron.bias, neuron.amplitude, neuron.noise_std],
-                              dtype=x.dtype).unbind()
+                              dtype=dtype).unbind()
         order = _NOISE_ORDER[neuron.noise_model]
-        out, rate, aux = fwd(x, seed, value, p, consts, order, float(neuron.noise_tau))
+        out, rate, aux = fwd(x, seed, value, p, consts, order, float(neuron.noise_tau), x.dtype)
         ctx.save_for_backward(out, rate, aux)
         ctx.derivative, ctx.params, ctx.consts = derivative, p, consts
-        ctx.clipped, ctx.fused = seed is not None and order == 0, fused
+        ctx.clipped, ctx.fused, ctx.in_dtype = seed is not None and order == 0, fused, x.dtype
         return out
 
     @staticmethod
     def backward(ctx, grad):  # type: ignore[override]
         out, rate, aux = ctx.saved_tensors
         bwd = _KERNELS["backward"] if ctx.fused else _activation_backward
-        gx = bwd(grad, out, rate, aux, ctx.derivative, ctx.params, ctx.consts, ctx.clipped)
+        gx = bwd(grad, out, rate, aux, ctx.derivative, ctx.params, ctx.consts, ctx.clipped,
+                 ctx.in_dtype)
         return gx, None, None, None, None
 
 

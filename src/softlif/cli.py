@@ -174,7 +174,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         smoothing=args.smoothing,
         anneal_to=None if args.no_anneal else args.anneal_to,
         anneal_fraction=args.anneal_fraction, seed=args.seed,
-        weight_decay=tuple(args.weight_decay), init_from=args.init_from,
+        weight_decay=tuple(args.weight_decay), init_from=args.init_from, init=args.init,
+        **({"precision": args.precision} if args.precision else {}),
     )
     out = Path(args.out)
     train_split, test_split, pre = load_data(args.dataset, args.data_dir, args.limit_train,
@@ -535,8 +536,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     if not args.no_fuse:
         use_fused_kernels(True)
     log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
-    common = {k: tr[k] for k in ("batch_size", "recipe", "lr", "anneal_fraction", "seed")
-              if k in tr}
+    common = {k: tr[k] for k in ("batch_size", "recipe", "lr", "anneal_fraction", "seed",
+                                 "init", "precision") if k in tr}
     wd = tuple(tr.get("weight_decay", [0.0]))
     resolved = {"train": tr, "simulate": sim.__dict__, "sweep": sw, **cli_options(args)}
     write_json_atomic(out / "config.json", resolved)
@@ -719,6 +720,13 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--anneal-fraction", type=nonneg_float("--anneal-fraction"), default=0.3)
     t.add_argument("--no-anneal", action="store_true", help="keep g constant")
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--init", choices=["default", "paper"],
+                   help="initial weights: PyTorch's default, or the authors' Gaussian initW per "
+                        "layer (default: paper for --recipe paper, else default)")
+    t.add_argument("--precision", choices=["float32", "bfloat16"],
+                   help="arithmetic of the training steps: bfloat16 autocast for the linear "
+                        "layers (default; the rate nonlinearity, weights and evaluation stay "
+                        "float32) or float32 throughout")
     t.add_argument("--limit-train", type=positive_int("--limit-train"))
     t.add_argument("--limit-test", type=positive_int("--limit-test"))
     t.add_argument("--out", default="runs/train", help="output folder")

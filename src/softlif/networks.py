@@ -112,6 +112,43 @@ NETS: dict[str, NetSpec] = {
 }
 
 
+#: The authors' weight initialisation (SPEC section 4): per weight layer in order, the std of
+#: the Gaussian weights and the constant bias. Their values assume their input scales
+#: (:data:`softlif.data.PAPER_PIXEL_DIVISOR`): 0-255 for CIFAR, SVHN and ImageNet.
+PAPER_INIT: dict[str, tuple[tuple[float, float], ...]] = {
+    "mnist": ((0.1, 0.0), (0.1, 0.0), (0.01, 0.0), (0.01, 0.0)),
+    "svhn": ((1e-4, 0.0), (1e-4, 0.0), (1e-3, 0.0), (0.01, 0.0)),
+    "cifar10": ((1e-4, 0.0), (0.01, 0.0), (0.04, 0.0), (0.04, 0.0), (0.01, 0.0)),
+    "cifar100": ((1e-4, 0.0), (0.01, 0.0), (0.04, 0.0), (0.04, 0.0), (0.01, 0.0)),
+    "imagenet": ((0.01, 0.0), (0.01, 1.0), (0.03, 0.0), (0.03, 1.0), (0.03, 1.0),
+                 (0.01, 1.0), (0.01, 1.0), (0.01, 0.0)),
+}
+
+
+def init_paper(model: nn.Module, spec: NetSpec, generator: torch.Generator | None = None) -> None:
+    """Re-initialise ``model`` (built from ``spec``) in place with the authors' scheme:
+    Gaussian weights of std initW per layer, constant biases (:data:`PAPER_INIT`).
+
+    Raises ValueError when ``spec`` is not one of the paper's nets or the model's weight
+    layers do not match it.
+    """
+    if spec.name not in PAPER_INIT:
+        raise ValueError(f"no paper initialisation for net {spec.name!r}; known: "
+                         f"{', '.join(PAPER_INIT)}")
+    table = PAPER_INIT[spec.name]
+    layers = [m for m in model.modules()
+              if isinstance(m, (nn.Conv2d, nn.Linear, LocallyConnected2d))]
+    if len(layers) != len(table):
+        raise ValueError(f"model has {len(layers)} weight layers, the {spec.name} net "
+                         f"{len(table)}")
+    with torch.no_grad():
+        for layer, (std, bias) in zip(layers, table, strict=True):
+            w = torch.randn(layer.weight.shape, generator=generator, dtype=torch.float32)
+            layer.weight.copy_(w * std)
+            if layer.bias is not None:
+                layer.bias.fill_(bias)
+
+
 _LAYER_TYPES: dict[str, type] = {"conv": Conv, "local": Local, "pool": Pool, "dense": Dense,
                                   "dropout": Dropout}
 

@@ -39,7 +39,7 @@ from .activations import RateNeuron, set_rate_mode, set_smoothing
 from .data import ArraySplit, Preprocess
 from .io import atomic_path
 from .layers import LocallyConnected2d
-from .networks import NetSpec, build, spec_from_dict, spec_to_dict
+from .networks import NetSpec, build, init_paper, spec_from_dict, spec_to_dict
 from .neurons import (
     IF,
     LIF,
@@ -53,6 +53,13 @@ from .neurons import (
 CHECKPOINT_FORMAT = "softlif-checkpoint-1"
 
 Recipe = Literal["paper", "adam"]
+Init = Literal["default", "paper"]
+Precision = Literal["float32", "bfloat16"]
+PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
+
+# Keys added to TrainConfig after checkpoints were first written, with the value that
+# reproduces what those older runs did (so that they still resume).
+_LEGACY_CONFIG = {"init": "default", "precision": "float32"}
 
 
 @dataclass(frozen=True)
@@ -75,8 +82,22 @@ class TrainConfig:
     anneal_fraction: float = 0.3  # fraction of the epochs (at the end) spent annealing
     seed: int = 0  # seeds initial weights, data order, crops and training noise
     init_from: str | None = None  # start from this checkpoint's weights (fine-tuning)
+    # initial weights: "default" (PyTorch's) or "paper" (the authors' Gaussian initW per layer,
+    # networks.PAPER_INIT); None = "paper" for the paper recipe, "default" for adam
+    init: Init | None = None
+    # arithmetic of the training steps: "bfloat16" runs the linear layers under CPU/CUDA
+    # autocast (weights, optimizer state and the rate nonlinearity stay float32); evaluation
+    # is always float32. Default from benchmarks/bench_training.py (see README).
+    precision: Precision = "bfloat16"
 
     def __post_init__(self) -> None:
+        if self.init is None:
+            object.__setattr__(self, "init", "paper" if self.recipe == "paper" else "default")
+        if self.init not in ("default", "paper"):
+            raise ValueError(f"init must be 'default' or 'paper', got {self.init!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got "
+                             f"{self.precision!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
         if self.recipe not in ("paper", "adam"):
@@ -293,7 +314,12 @@ def train(
     model = build(spec, activation, neuron, generator=noise_gen)  # type: ignore[arg-type]
     if init is not None:
         model.load_state_dict(init.state_dict)
-    model.to(device)
+    elif cfg.init == "paper":
+        init_paper(model, spec, torch.Generator().manual_seed(cfg.seed + 3))
+    # channels-last memory: the layout the CPU (oneDNN) and GPU conv kernels run fastest on
+    model.to(device, memory_format=torch.channels_last)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16,
+                              enabled=cfg.precision == "bfloat16")
     opt = make_optimizer(model, cfg)
     x_train = torch.from_numpy(train_split.images)
     y_train = torch.from_numpy(train_split.labels)
@@ -309,7 +335,8 @@ def train(
 
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
         prev = load_checkpoint(checkpoint_path)
-        if prev.config != _config_dict(cfg) or spec_to_dict(prev.spec) != spec_to_dict(spec):
+        if ({**_LEGACY_CONFIG, **prev.config} != _config_dict(cfg)
+                or spec_to_dict(prev.spec) != spec_to_dict(spec)):
             raise TrainingError(
                 f"{checkpoint_path} was written with another configuration; use a new output "
                 "folder or the same settings to resume"
@@ -344,7 +371,11 @@ def train(
                 set_smoothing(model, smoothing_at(cfg, g0, progress_frac))
             idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
             x = pre.train(x_train[idx], gen).to(device, non_blocking=True)
-            loss = nn.functional.cross_entropy(model(x), y_train[idx].to(device))
+            if x.ndim == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast:
+                logits = model(x)
+            loss = nn.functional.cross_entropy(logits.float(), y_train[idx].to(device))
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"training diverged at epoch {epoch + 1}, step {step + 1} (loss {loss.item()})"

@@ -1,6 +1,11 @@
 """Batched preprocessing as in Hunsberger & Eliasmith (arXiv 1510.08829, 1611.05141).
 
-Every image is scaled to [0, 1] and the training split's mean image is subtracted. For
+Every image is put on its data set's input scale and the training split's mean image (on the
+same scale) is subtracted. The scale is the authors' (SPEC section 4): CIFAR-10/100, SVHN and
+ImageNet as raw pixels on the 0-255 scale (their data providers did not divide by 255), MNIST
+and Fashion-MNIST in [0, 1]. The soft-LIF gain and bias (J = x + 1) and the paper's per-layer
+rates assume these scales: a CIFAR net fed [0, 1] inputs sees first-layer currents 255 times
+smaller. For
 training, random crops (SVHN 28 of 32, CIFAR 24 of 32, ImageNet 224 of 256) and random
 horizontal flips (CIFAR and ImageNet only) are applied; at test time the central crop is
 used. Everything runs on whole uint8 batches as tensor indexing (on the batch's device);
@@ -28,32 +33,56 @@ PAPER_SETTINGS: dict[str, tuple[int | None, bool]] = {
     "imagenet": (224, True),
 }
 
+#: Per data set: the number the authors divided raw 0-255 pixels by (SPEC section 4). 1 keeps
+#: the 0-255 scale (CIFAR-10/100, ImageNet; SVHN, whose .mat bytes the authors' provider did
+#: not rescale); 255 gives [0, 1] (MNIST, read by the authors from a file already in [0, 1]).
+PAPER_PIXEL_DIVISOR: dict[str, float] = {
+    "mnist": 255.0,
+    "fashion-mnist": 255.0,
+    "svhn": 1.0,
+    "cifar10": 1.0,
+    "cifar100": 1.0,
+    "imagenet": 1.0,
+}
+
 _KIND = "softlif.data.Preprocess"
 
 
 @dataclass(frozen=True, eq=False)
 class Preprocess:
-    """Scale to [0, 1], subtract the mean image, crop and (in training) flip.
+    """Scale the pixels, subtract the mean image, crop and (in training) flip.
 
     Attributes:
-        mean_image: float32 (C, H, W), the mean training image in [0, 1] units at the full
-            (uncropped) size H x W of the input images.
+        mean_image: float32 (C, H, W), the mean training image on the input scale (in units
+            of ``pixel / pixel_divisor``) at the full (uncropped) size H x W of the images.
         crop: side of the square crop in pixels, or None for no cropping.
         flip: whether :meth:`train` flips each image horizontally with probability 1/2.
+        pixel_divisor: raw 0-255 pixels are divided by this: 255 gives [0, 1] inputs (MNIST,
+            and every checkpoint written before the scale was recorded), 1 keeps the 0-255
+            scale (the authors' CIFAR, SVHN and ImageNet; :data:`PAPER_PIXEL_DIVISOR`).
 
     Output of :meth:`train` / :meth:`test`: float32 (N, C, crop, crop) (or (N, C, H, W)
-    without crop) on the input batch's device, ``x / 255 - mean_image`` cropped.
+    without crop) on the input batch's device, ``x / pixel_divisor - mean_image`` cropped.
     """
 
     mean_image: torch.Tensor
     crop: int | None = None
     flip: bool = False
+    pixel_divisor: float = 255.0
 
     def __post_init__(self) -> None:
         m = self.mean_image
         if not isinstance(m, torch.Tensor) or m.ndim != 3 or not m.is_floating_point():
             raise ValueError(f"mean_image must be a float tensor (C, H, W), got {m!r:.80}")
+        if m.numel() == 0:
+            raise ValueError(f"mean_image is empty: shape {tuple(m.shape)}")
+        if not bool(torch.isfinite(m).all()):
+            raise ValueError("mean_image holds NaN or infinite values")
         object.__setattr__(self, "mean_image", m.detach().to(torch.float32))
+        d = self.pixel_divisor
+        if isinstance(d, bool) or not isinstance(d, (int, float)) or not (0 < d < float("inf")):
+            raise ValueError(f"pixel_divisor must be a positive finite number, got {d!r}")
+        object.__setattr__(self, "pixel_divisor", float(d))
         if self.crop is not None:
             if isinstance(self.crop, bool) or not isinstance(self.crop, int) or self.crop < 1:
                 raise ValueError(f"crop must be a positive int or None, got {self.crop!r}")
@@ -85,8 +114,20 @@ class Preprocess:
                 f"{self.input_shape}"
             )
 
+    @property
+    def input_scale(self) -> str:
+        """The input scale in words, for reports: "0-255" or "[0, 1]" (or "0-255/d")."""
+        if self.pixel_divisor == 1.0:
+            return "0-255"
+        if self.pixel_divisor == 255.0:
+            return "[0, 1]"
+        return f"0-255/{self.pixel_divisor:g}"
+
     def _normalise(self, x: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
-        return x.to(torch.float32).div_(255.0).sub_(mean)
+        x = x.to(torch.float32)
+        if self.pixel_divisor != 1.0:
+            x = x.div_(self.pixel_divisor)
+        return x.sub_(mean)
 
     def test(self, batch: torch.Tensor) -> torch.Tensor:
         """Deterministic test-time preprocessing: scale, subtract mean, central crop.
@@ -154,29 +195,35 @@ class Preprocess:
         return self._normalise(x, m).reshape(n, c, ch, cw)
 
     def to_dict(self) -> dict[str, Any]:
-        """A plain dict (tensor, ints, bool, str) for ``torch.save``; ``crop`` 0 means None.
+        """A plain dict (tensor, numbers, bool, str) for ``torch.save``; ``crop`` 0 means None.
 
         Loadable with ``torch.load(..., weights_only=True)``; invert with :meth:`from_dict`.
+        Version 2 records ``pixel_divisor``; version-1 dicts (written before it existed) were
+        all on the [0, 1] scale and load with ``pixel_divisor = 255``.
         """
         return {
             "kind": _KIND,
-            "version": 1,
+            "version": 2,
             "mean_image": self.mean_image.detach().cpu().clone(),
             "crop": 0 if self.crop is None else int(self.crop),
             "flip": bool(self.flip),
+            "pixel_divisor": float(self.pixel_divisor),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocess:
         """Rebuild from :meth:`to_dict` output. Raises ValueError on a malformed dict."""
-        if not isinstance(d, dict) or d.get("kind") != _KIND or d.get("version") != 1:
-            raise ValueError(f"not a {_KIND} v1 dict: {d!r:.200}")
+        if not isinstance(d, dict) or d.get("kind") != _KIND or d.get("version") not in (1, 2):
+            raise ValueError(f"not a {_KIND} v1/v2 dict: {d!r:.200}")
         crop, flip, mean = d.get("crop"), d.get("flip"), d.get("mean_image")
         if not isinstance(crop, int) or isinstance(crop, bool) or crop < 0:
             raise ValueError(f"bad 'crop' entry {crop!r}")
         if not isinstance(flip, bool) or not isinstance(mean, torch.Tensor):
             raise ValueError("bad 'flip' or 'mean_image' entry")
-        return cls(mean, None if crop == 0 else crop, flip)
+        divisor = 255.0 if d["version"] == 1 else d.get("pixel_divisor")
+        if isinstance(divisor, bool) or not isinstance(divisor, (int, float)):
+            raise ValueError(f"bad 'pixel_divisor' entry {divisor!r}")
+        return cls(mean, None if crop == 0 else crop, flip, float(divisor))
 
 
 def compute_mean_image(
@@ -185,8 +232,10 @@ def compute_mean_image(
     limit: int | None = None,
     batch_size: int = 1000,
     num_workers: int = 0,
+    pixel_divisor: float = 255.0,
 ) -> torch.Tensor:
-    """Mean image of a training split, float32 (C, H, W) in [0, 1] units.
+    """Mean image of a training split, float32 (C, H, W) in units of ``pixel / pixel_divisor``
+    ([0, 1] by default; 0-255 with ``pixel_divisor=1``).
 
     Args:
         source: uint8 images (N, C, H, W) as an :class:`ArraySplit`, array or tensor, or a
@@ -221,7 +270,7 @@ def compute_mean_image(
         total = acc if acc is not None else torch.zeros(())
     if not count:
         raise ValueError("cannot compute the mean image of an empty split")
-    return (total / (255.0 * count)).to(torch.float32)
+    return (total / (float(pixel_divisor) * count)).to(torch.float32)
 
 
 def _spaced(n: int, limit: int | None) -> torch.Tensor:
@@ -239,9 +288,11 @@ def paper_preprocess(
 ) -> Preprocess:
     """The papers' preprocessing for ``dataset_name``, mean image from ``train_split``.
 
-    MNIST / Fashion-MNIST: no crop, no flip; SVHN: 28x28 random crops, no flip;
-    CIFAR-10/100: 24x24 random crops + flips; ImageNet: 224x224 crops (of the 256x256
-    images) + flips. Mean-image subtraction for all; centre crop at test time.
+    MNIST / Fashion-MNIST: [0, 1] scale, no crop, no flip; SVHN: 0-255 scale, 28x28 random
+    crops, no flip; CIFAR-10/100: 0-255 scale, 24x24 random crops + flips; ImageNet: 0-255
+    scale, 224x224 crops (of the 256x256 images) + flips. Mean-image subtraction for all (for
+    SVHN the authors' mean was over train + test; this one is over ``train_split`` only);
+    centre crop at test time. Scales: :data:`PAPER_PIXEL_DIVISOR`.
 
     Args:
         dataset_name: one of :data:`PAPER_SETTINGS`.
@@ -254,4 +305,6 @@ def paper_preprocess(
             f"(build a Preprocess(mean_image, crop, flip) yourself for other data)"
         )
     crop, flip = PAPER_SETTINGS[dataset_name]
-    return Preprocess(compute_mean_image(train_split, limit=mean_limit), crop, flip)
+    divisor = PAPER_PIXEL_DIVISOR[dataset_name]
+    mean = compute_mean_image(train_split, limit=mean_limit, pixel_divisor=divisor)
+    return Preprocess(mean, crop, flip, divisor)
