@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from softlif.cli import main
 
@@ -36,7 +37,7 @@ def test_energy_takes_user_hardware(capsys):
     assert code == 0 and dev["spiking"] and dev["source"] == "user supplied"
     assert dev["joules_per_image"] == pytest.approx(2e-11 * r["synops_per_s"] * 0.2)
     code, _, err = run(capsys, *args, "--hardware", "mychip:lots:1e-11")
-    assert code == 1 and "--hardware" in err and "joules" in err
+    assert code == 2 and "--hardware" in err and "joules" in err
     code, out, err = run(capsys, *args, "--device", "old:1e-11:1e-11")  # the old name still works
     assert code == 0 and "old" in json.loads(out)["devices"] and "--hardware" in err
 
@@ -57,7 +58,7 @@ def test_bad_arguments_name_the_argument(capsys):
         main(["simulate", "x.pt", "--presentation-time", "-1"])
     assert e.value.code == 2
     code, _, err = run(capsys, "energy", "--net", "mnist", "--rates", "1,2")
-    assert code == 1 and "one rate per neuron layer" in err
+    assert code == 2 and "one rate per neuron layer" in err
 
 
 def test_bad_device_is_named(capsys):
@@ -110,10 +111,16 @@ def test_train_simulate_sweep_end_to_end(capsys, tmp_path):
     rows = json.loads(o)["rows"]
     assert len(rows) == 4 and all(r["efficiency"] > 0 for r in rows)
     # resume of a finished run trains nothing more and keeps the checkpoint
+    from softlif.train import load_checkpoint
+    before = load_checkpoint(out / "checkpoint.pt")
     code, o, err = run(capsys, "train", "--epochs", "1", "--limit-train", "600",
                        "--limit-test", "100", "--out", str(out), "--no-progress", "--no-fuse",
                        "--resume", "--json")
     assert code == 0, err
+    after = load_checkpoint(out / "checkpoint.pt")
+    assert after.epoch == 1 and json.loads(o)["epochs"] == 1
+    assert after.metrics == before.metrics
+    assert all(torch.equal(after.state_dict[k], v) for k, v in before.state_dict.items())
     # fine-tune it with the alpha-filtered spike-train noise
     code, o, err = run(capsys, "train", "--epochs", "1", "--limit-train", "300",
                        "--limit-test", "100", "--init-from", str(out / "checkpoint.pt"),
@@ -121,7 +128,6 @@ def test_train_simulate_sweep_end_to_end(capsys, tmp_path):
                        "--no-progress", "--no-fuse", "--json")
     assert code == 0, err
     assert json.loads(o)["init_from"]["epochs"] == 1
-    from softlif.train import load_checkpoint
     tuned = load_checkpoint(tmp_path / "ft" / "checkpoint.pt")
     assert tuned.neuron.noise_model == "alpha" and tuned.neuron.noise_tau == 0.005
     code, _, err = run(capsys, "train", "--epochs", "1", "--activation", "relu", "--init-from",
@@ -182,3 +188,46 @@ def test_demo_writes_results_report_and_figures(capsys, tmp_path):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
         assert png.with_suffix(".pdf").exists()
     assert json.loads((out / "config.json").read_text())["sim_settings"]["device"] == "cpu"
+
+
+def test_bad_config_fails_before_any_training(capsys, tmp_path):
+    conf = tmp_path / "bad.toml"
+    conf.write_text('[train]\nepochs = 1\nnoises = []\n')
+    out = tmp_path / "out"
+    code, _, err = run(capsys, "reproduce", "--dataset", "mnist", "--config", str(conf),
+                       "--data-dir", str(tmp_path / "nothing"), "--out", str(out))
+    assert code == 2 and "[train] noises must not be empty" in err
+    assert not out.exists()  # nothing was trained or written
+    conf.write_text('[train]\nepochs = 1\n[simulate]\nc0 = 0.3\n')
+    code, _, err = run(capsys, "reproduce", "--dataset", "mnist", "--config", str(conf),
+                       "--out", str(out))
+    assert code == 2 and "c0 < c1" in err and not out.exists()
+
+
+def test_exit_codes_and_no_silent_clamping(capsys, tmp_path):
+    # a window outside the presentation is an argument error (it used to be clamped)
+    code, _, err = run(capsys, "simulate", str(tmp_path / "none.pt"), "--c0", "0.5")
+    assert code == 2 and "--c0" in err
+    # a missing checkpoint is a file error, one line, no traceback
+    code, _, err = run(capsys, "simulate", str(tmp_path / "none.pt"))
+    assert code == 1 and "does not exist" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    # --debug shows the traceback instead
+    from softlif.errors import CheckpointError
+    with pytest.raises(CheckpointError):
+        main(["--debug", "simulate", str(tmp_path / "none.pt")])
+
+
+def test_energy_refuses_non_finite_inputs(capsys, tmp_path):
+    base = ["energy", "--net", "mnist", "--rates", "4.6,15.6,4.2"]
+    code, _, err = run(capsys, *base, "--hardware", "x:nan:1e-11")
+    assert code == 2 and "finite" in err
+    with pytest.raises(SystemExit) as e:  # argparse refuses it
+        main(["energy", "--net", "mnist", "--rates", "4.6,inf,4.2"])
+    assert e.value.code == 2 and "--rates" in capsys.readouterr().err
+    code, _, err = run(capsys, *base, "--dt", "0.5", "--presentation-time", "0.2")
+    assert code == 2 and "longer than the presentation time" in err
+    lst = tmp_path / "list.json"
+    lst.write_text("[1, 2, 3]")
+    code, _, err = run(capsys, "energy", "--net", "mnist", "--from-results", str(lst))
+    assert code == 1 and "snn_rates_hz" in err and "Traceback" not in err

@@ -278,3 +278,30 @@ def test_malicious_cifar_batch_via_loader(tmp_path):
     with pytest.raises(DataError, match="data_batch_1: refusing to unpickle forbidden global"):
         load_cifar10(tmp_path, "train")
     assert not marker.exists()
+
+
+def _raw_pickle(body: bytes) -> bytes:
+    return b"\x80\x02" + body + b"."
+
+
+@pytest.mark.parametrize(("body", "match"), [
+    # numpy.dtype('u1') rebuilt with a structured-dtype state (fields given): numpy's own
+    # __setstate__ crashed the interpreter on such states; the stand-in refuses them
+    (b"cnumpy\ndtype\nX\x02\x00\x00\x00u1\x89\x88\x87R"
+     b"(K\x03X\x01\x00\x00\x00|NN}K\x08J\xff\xff\xff\xffK\x00tb", "structured or subarray"),
+    (b"cnumpy\ndtype\nX\x02\x00\x00\x00O8\x89\x88\x87R", "dtype 'O8' is not one of"),
+    # bytes(2**33) and bytearray: allocations on the file's say-so
+    (b"c__builtin__\nbytes\n\x8a\x05\x00\x00\x00\x00\x02\x85R", "forbidden global|not allowed"),
+    (b"cbuiltins\nbytes\n\x8a\x05\x00\x00\x00\x00\x02\x85R", "bytes\\('int',\\) is not allowed"),
+    (b"cbuiltins\nbytearray\n\x8a\x05\x00\x00\x00\x00\x02\x85R", "forbidden global"),
+    # an array whose declared shape needs 2**40 bytes but whose data holds 6
+    (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R"
+     b"(K\x01\x8a\x06\x00\x00\x00\x00\x00\x01\x85cnumpy\ndtype\nX\x02\x00\x00\x00u1\x89\x88\x87R"
+     b"\x89C\x06abcdeftb", "above the cap"),
+])
+def test_restricted_unpickler_refuses_crashes_and_allocations(tmp_path, body, match):
+    path = tmp_path / "data_batch_1"
+    path.write_bytes(_raw_pickle(body))
+    with pytest.raises(DataError, match=match) as info:
+        safe_pickle_load(path)
+    assert str(path) in str(info.value)

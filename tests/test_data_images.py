@@ -213,3 +213,36 @@ def test_image_file_dataset_checks(tmp_path):
         ImageFileDataset([tmp_path / "a.png"], [0, 1], ["a", "b"])
     with pytest.raises(DataError, match="out of range"):
         ImageFileDataset([tmp_path / "a.png"], [2], ["a", "b"])
+
+
+def test_symlinks_never_leave_the_root_nor_repeat(tmp_path):
+    """A link to / or a link loop used to make the walk explode or list images many times."""
+    from softlif.data.images import list_images
+
+    root = tmp_path / "data"
+    cls = root / "train" / "cat"
+    cls.mkdir(parents=True)
+    (cls / "a.png").write_bytes(b"x")
+    (cls / "loop").symlink_to(cls)  # a loop
+    (cls / "up").symlink_to(root)  # back to the root: inside, but already walked
+    (cls / "everything").symlink_to("/")  # out of the root
+    outside = tmp_path / "outside.png"
+    outside.write_bytes(b"x")
+    (cls / "b.png").symlink_to(outside)  # a file outside the root
+    (cls / "c.png").symlink_to(cls / "a.png")  # the same file twice
+    found = list_images(root / "train")
+    assert [p.name for p in found] == ["a.png"]
+
+
+def test_decode_image_refuses_absurd_sizes(tmp_path):
+    from softlif.data import DataError
+    from softlif.data.images import decode_image
+
+    Image = pytest.importorskip("PIL.Image")
+    path = tmp_path / "x.png"
+    Image.new("RGB", (4, 4)).save(path)
+    with pytest.raises(DataError, match="image size must be an int in 1..16384"):
+        decode_image(path, size=20000)
+    with pytest.raises(DataError, match="image size"):
+        decode_image(path, size=0)
+    assert decode_image(path, size=2).shape == (3, 2, 2)

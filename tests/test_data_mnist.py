@@ -141,7 +141,7 @@ def test_load_mnist_tiny(tmp_path, gz):
         (b"\x00\x00\x07\x01\x00\x00\x00\x01\x05", "bad IDX magic"),
         (b"\x00\x00\x08\x00", "bad IDX magic"),
         (b"PK\x03\x04\x00\x00\x00\x00", "bad IDX magic"),
-        (b"\x00\x00\x08\x01\x00\x00\x00\x02\x01\x02\x03", "1 unexpected bytes"),
+        (b"\x00\x00\x08\x01\x00\x00\x00\x02\x01\x02\x03", "unexpected bytes after the IDX data"),
         (b"\x00\x00\x0b\x01\x00\x00\x00\x02\x01\x02\x03", "truncated IDX data"),
         (b"\x1f\x8b\x08\x00garbage", "gzip"),
     ],
@@ -244,3 +244,51 @@ def test_embedded_subset_equals_official_files():
     off_tr = load_mnist(MNIST_DIR, "train")
     np.testing.assert_array_equal(train.images, off_tr.images[:10000])
     np.testing.assert_array_equal(train.labels, off_tr.labels[:10000])
+
+
+def _idx(code: int, dims: tuple[int, ...], payload: bytes = b"") -> bytes:
+    return bytes([0, 0, code, len(dims)]) + struct.pack(f">{len(dims)}I", *dims) + payload
+
+
+def test_gzip_bomb_is_stopped_at_the_declared_size(tmp_path, monkeypatch):
+    """The header is read first; the data are inflated only up to the declared size, so a
+    small gzip file that inflates to far more is refused without inflating it all."""
+    from softlif.data import limits
+
+    monkeypatch.setattr(limits.LIMITS, "max_bytes", 10**6)
+    bomb = tmp_path / "bomb-idx1-ubyte.gz"
+    with gzip.open(bomb, "wb") as f:
+        f.write(_idx(8, (100,)))
+        for _ in range(64):  # 64 MiB of zeros after 100 declared bytes
+            f.write(bytes(2**20))
+    assert bomb.stat().st_size < 200_000
+    with pytest.raises(DataError, match="unexpected bytes after the IDX data"):
+        read_idx(bomb)
+    big = tmp_path / "big-idx1-ubyte.gz"
+    with gzip.open(big, "wb") as f:
+        f.write(_idx(8, (2**31,)))
+    with pytest.raises(DataError, match=r"declares shape \(2147483648,\).*above the cap"):
+        read_idx(big)
+
+
+@pytest.mark.parametrize(("data", "match"), [
+    (_idx(8, (2**32 - 1,) * 3), "above the cap"),  # the product overflows int64 in numpy
+    (bytes([0, 0, 8, 65]) + bytes(4 * 65), "65 dimensions"),
+])
+def test_idx_headers_checked_before_allocating(tmp_path, data, match):
+    p = tmp_path / "x-idx3-ubyte"
+    p.write_bytes(data)
+    with pytest.raises(DataError, match=match):
+        read_idx(p)
+
+
+def test_idx_zero_size_images_and_huge_labels_refused(tmp_path):
+    imgs, labs = tmp_path / "i-idx3-ubyte", tmp_path / "l-idx1-ubyte"
+    imgs.write_bytes(_idx(8, (32, 0, 28)))
+    labs.write_bytes(_idx(8, (32,), bytes(32)))
+    with pytest.raises(DataError, match=r"images of shape \(1, 0, 28\).*are empty"):
+        load_idx_pair(imgs, labs)
+    imgs.write_bytes(_idx(8, (2, 2, 2), bytes(8)))
+    labs.write_bytes(_idx(0x0C, (2,), struct.pack(">2i", 0, 2**31 - 1)))
+    with pytest.raises(DataError, match="implies 2,147,483,648 classes, above the cap"):
+        load_idx_pair(imgs, labs)

@@ -54,7 +54,7 @@ def test_npz_classes_labels_column_and_folder(tmp_path):
         ({"y_train": np.array([0, 1, -1, 1])}, "label -1 at index 2 is out of range"),
         ({"y_train": np.array([0.0, 1.0, 1.0, 1.0])}, "labels must be integers"),
         ({"y_test": None}, r"missing key\(s\) \['y_test'\]"),
-        ({"x_train": np.array([object(), 1], dtype=object)}, "cannot read .npz"),
+        ({"x_train": np.array([object(), 1], dtype=object)}, r"object arrays \(pickles\) are refused"),
     ],
 )
 def test_npz_bad_content(tmp_path, arrays, message):
@@ -73,10 +73,37 @@ def test_npz_layout_override_and_file_errors(tmp_path):
     )
     raw = p.read_bytes()
     p.write_bytes(raw[: len(raw) // 2])
-    with pytest.raises(DataError, match="d.npz: cannot read .npz"):
+    with pytest.raises(DataError, match="d.npz: not a readable .npz file"):
         load_npz(p, "train")
     with pytest.raises(DataError, match="cannot find .*missing.npz"):
         load_npz(tmp_path / "missing.npz", "train")
     save(tmp_path / "e.npz")
     with pytest.raises(DataError, match="exactly one .npz"):
         load_npz(tmp_path, "train")
+
+
+def test_npz_headers_checked_before_allocating(tmp_path):
+    """An .npy member whose header declares 2**34 elements is refused from its header."""
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        buf, {"descr": "|u1", "fortran_order": False, "shape": (2**34,)})
+    p = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(p, "w") as z:
+        z.writestr("x_train.npy", buf.getvalue())
+    with pytest.raises(DataError, match=r"x_train.npy.*declares shape \(17179869184,\).*cap"):
+        load_npz(p, "train")
+
+
+def test_npy_passed_as_npz_and_wrong_layout(tmp_path):
+    p = tmp_path / "x.npz"
+    np.save(tmp_path / "x.npy", np.zeros(3))
+    (tmp_path / "x.npy").rename(p)
+    with pytest.raises(DataError, match="not a readable .npz file"):
+        load_npz(p, "train")
+    nchw = np.zeros((4, 1, 28, 28), np.uint8)
+    save(tmp_path / "l.npz", x_train=nchw, x_test=nchw[:2])
+    with pytest.raises(DataError, match="28 channels.*wrong layout"):
+        load_npz(tmp_path / "l.npz", "train", layout="NHWC")

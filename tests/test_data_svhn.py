@@ -76,3 +76,15 @@ def test_svhn_missing_file(tmp_path):
     ) as info:
         load_svhn(tmp_path, "test")
     assert str(tmp_path) in str(info.value)
+
+
+def test_a_crash_of_the_mat_reader_is_a_data_error(tmp_path, monkeypatch):
+    """scipy's MAT reader segfaulted on a file with one changed type byte; it runs in a child
+    process, so such a crash becomes a DataError naming the file, and softlif lives on."""
+    import softlif.data.svhn as svhn
+
+    path = tmp_path / "train_32x32.mat"
+    path.write_bytes(b"MATLAB 5.0 MAT-file" + bytes(200))
+    monkeypatch.setattr(svhn, "_CHILD", "import os, signal; os.kill(os.getpid(), signal.SIGSEGV)")
+    with pytest.raises(DataError, match=r"train_32x32.mat: the MAT reader crashed .*signal 11"):
+        svhn.read_svhn_mat(path)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from softlif.data import load_embedded_mnist, paper_preprocess
+from softlif.errors import CheckpointError, SoftlifError
 from softlif.networks import get_spec
 from softlif.train import (
     TrainConfig,
@@ -127,7 +128,7 @@ def test_init_from_a_different_net_or_activation_is_refused(tiny_mnist, tmp_path
     cfg = TrainConfig(epochs=1, batch_size=64, init_from=str(tmp_path / "soft.pt"))
     with pytest.raises(TrainingError, match="same net and activation"):
         _train(tiny_mnist, cfg, activation="relu")
-    with pytest.raises(TrainingError, match="does not exist"):
+    with pytest.raises(CheckpointError, match="does not exist"):
         _train(tiny_mnist, TrainConfig(epochs=1, init_from=str(tmp_path / "none.pt")))
 
 
@@ -178,3 +179,60 @@ def test_bfloat16_training_tracks_float32(tiny_mnist):
     for a, b in zip(f32, b16, strict=True):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=0.05)
     assert abs(f32[-1]["test_error"] - b16[-1]["test_error"]) <= 0.05
+
+
+def test_smoothing_zero_stays_zero_and_init_from_keeps_a_hard_curve(tiny_mnist, tmp_path):
+    """g0 = 0 has nothing to anneal from (used to divide by zero); a net annealed to g = 0
+    is fine-tuned at g = 0, not restarted at the neuron's 0.02."""
+    cfg = TrainConfig(epochs=2, anneal_to=0.002)
+    assert smoothing_at(cfg, 0.0, 0.9) == 0.0
+    _train(tiny_mnist, TrainConfig(epochs=1, batch_size=64, anneal_to=0.0, anneal_fraction=1.0),
+           tmp_path / "hard.pt")
+    assert load_checkpoint(tmp_path / "hard.pt").metrics["final_smoothing"] == 0.0
+    tuned = _train(tiny_mnist, TrainConfig(epochs=1, batch_size=64, anneal_to=None,
+                                           init_from=str(tmp_path / "hard.pt")))
+    assert tuned.neuron is not None and tuned.neuron.smoothing == 0.0
+
+
+@pytest.fixture(scope="module")
+def saved(tiny_mnist, tmp_path_factory):
+    path = tmp_path_factory.mktemp("ck") / "checkpoint.pt"
+    _train(tiny_mnist, TrainConfig(epochs=1, batch_size=64), path)
+    return torch.load(path, weights_only=True)
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    (lambda d: d.pop("spec"), "lacks 'spec'"),
+    (lambda d: d.pop("state_dict"), "lacks 'state_dict'"),
+    (lambda d: d.update(epoch="3"), "field 'epoch'"),
+    (lambda d: d.update(epoch=True), "field 'epoch'"),
+    (lambda d: d.update(activation=7), "field 'activation'"),
+    (lambda d: d.update(activation="tanh"), "field 'activation'"),
+    (lambda d: d.update(config=[1, 2]), "field 'config'"),
+    (lambda d: d.update(spec={"name": "x"}), "field 'spec'"),
+    (lambda d: d.update(neuron={"kind": "HH"}), "field 'neuron'"),
+    (lambda d: d["preprocess"].update(mean_image=torch.full((1, 28, 28), float("nan"))),
+     "field 'preprocess'.*NaN"),
+    (lambda d: d["state_dict"]["0.weight"].view(-1).__setitem__(0, float("nan")),
+     "weight '0.weight' holds NaN"),
+    (lambda d: d["state_dict"].update({"0.weight": "abc"}), "not a tensor"),
+])
+def test_malformed_checkpoints_are_refused_with_the_field(saved, tmp_path, change, match):
+    import copy
+
+    d = copy.deepcopy(saved)
+    change(d)
+    torch.save(d, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match=match) as info:
+        load_checkpoint(tmp_path / "bad.pt")
+    assert str(tmp_path / "bad.pt") in str(info.value) and isinstance(info.value, SoftlifError)
+
+
+def test_weights_that_do_not_fit_the_net_are_a_checkpoint_error(saved, tmp_path):
+    import copy
+
+    d = copy.deepcopy(saved)
+    d["state_dict"]["0.weight"] = torch.zeros(3, 3)
+    torch.save(d, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_checkpoint(tmp_path / "bad.pt").build_model()

@@ -1,8 +1,11 @@
 """The ``softlif`` command line: ``softlif demo``, ``train``, ``simulate``, ``sweep``, ``energy``,
 ``info``, ``figures``, ``calibrate``, ``reproduce``, ``download``.
 
-Every command prints a short human-readable table, or JSON with ``--json``; bad arguments exit
-with status 2 and a message naming the argument; data or checkpoint errors exit with status 1.
+Every command prints a short human-readable table, or JSON with ``--json``. Errors (see
+:mod:`softlif.errors`): bad arguments or configuration exit with status 2 and one line naming
+the argument; bad data, files or checkpoints with status 1 and one line naming the file; an
+interrupted run with 130. Any other exception is a bug and prints its traceback; ``softlif
+--debug COMMAND`` shows the traceback of the one-line errors too.
 Outputs are written atomically (temporary file, then rename), each run with its resolved
 configuration (``config.json``) beside them.
 """
@@ -17,13 +20,20 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from .errors import SoftlifError
 from .io import json_default, write_json_atomic, write_text_atomic
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 
 
-class CliError(Exception):
-    """An error to report as one line (exit status 1)."""
+class CliError(SoftlifError):
+    """An error to report as one line (exit status 1: data and files)."""
+
+
+class UsageError(CliError):
+    """Arguments that do not fit together (exit status 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 def cli_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -166,7 +176,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     net = args.net or NET_FOR_DATASET.get(args.dataset)
     if net is None:
-        raise CliError(f"--net is required for data set {args.dataset!r}")
+        raise UsageError(f"--net is required for data set {args.dataset!r}")
     spec = get_spec(net)
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, recipe=args.recipe, lr=args.lr,
@@ -206,10 +216,10 @@ def _sim_settings(args: argparse.Namespace) -> Any:
 
     t = args.presentation_time
     c1 = t if args.c1 is None else args.c1
-    c0 = min(args.c0, c1 - args.dt) if args.c0 is not None else max(0.0, c1 - 0.08)
+    c0 = args.c0 if args.c0 is not None else max(0.0, c1 - 0.08)  # never clamped
     if not 0 <= c0 < c1 <= t + 1e-12:
-        raise CliError(f"window must satisfy 0 <= --c0 < --c1 <= --presentation-time ({t} s); "
-                       f"got c0={c0}, c1={c1}")
+        raise UsageError(f"window must satisfy 0 <= --c0 < --c1 <= --presentation-time ({t} s); "
+                         f"got c0={c0}, c1={c1}")
     return SimSettings(
         synapse=args.synapse if args.tau_s > 0 else "none", tau_s=args.tau_s,
         presentation_time=t, dt=args.dt, c0=c0, c1=c1, reset=args.reset, init=args.init,
@@ -247,7 +257,7 @@ def _select(args: argparse.Namespace, images: Any, labels: Any) -> tuple[Any, An
 
 
 def _load_ck(path: str) -> Any:
-    from .train import load_checkpoint
+    from .checkpoint import load_checkpoint
 
     return load_checkpoint(path)
 
@@ -255,11 +265,11 @@ def _load_ck(path: str) -> Any:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from .evaluate import ann_errors, run_snn
 
-    ck = _load_ck(args.checkpoint)
-    s = _sim_settings(args)
-    x, y = _test_data(args, ck)
+    s = _sim_settings(args)  # arguments first: they fail before anything is loaded
     if args.figures and not args.out:
-        raise CliError("--figures needs --out")
+        raise UsageError("--figures needs --out")
+    ck = _load_ck(args.checkpoint)
+    x, y = _test_data(args, ck)
     keep = min(100, len(x)) if args.figures else 0
     res, summary, snn = run_snn(ck, x, y, s, keep_neuron_counts=keep,
                                 progress=not args.no_progress)
@@ -358,11 +368,14 @@ def cmd_energy(args: argparse.Namespace) -> int:
         try:
             data = json.loads(Path(args.from_results).read_text())
             rates = data["snn_rates_hz"]
-        except (OSError, ValueError, KeyError) as e:
+            if not isinstance(rates, list) or not all(
+                    isinstance(r, (int, float)) and not isinstance(r, bool) for r in rates):
+                raise ValueError(f"snn_rates_hz is {rates!r:.60}, not a list of numbers")
+        except (OSError, ValueError, KeyError, TypeError) as e:
             raise CliError(f"--from-results {args.from_results}: need a simulate.json or "
                            f"results.json with snn_rates_hz ({e})") from None
     if rates is None:
-        raise CliError("give per-layer rates with --rates R1,R2,... (Hz) or --from-results")
+        raise UsageError("give per-layer rates with --rates R1,R2,... (Hz) or --from-results")
     devices = dict(DEVICES)
     if args.old_device:
         print("warning: `softlif energy --device` is now --hardware (--device names the torch "
@@ -371,10 +384,13 @@ def cmd_energy(args: argparse.Namespace) -> int:
         try:
             dev = parse_device(d)
         except ValueError as e:
-            raise CliError(f"--hardware: {e}") from None
+            raise UsageError(f"--hardware: {e}") from None
         devices[dev.name] = dev
-    report = energy_report(layer_table(get_spec(args.net)), rates, args.presentation_time,
-                           args.dt, devices)
+    try:
+        report = energy_report(layer_table(get_spec(args.net)), rates, args.presentation_time,
+                               args.dt, devices)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
     emit(args, report.to_dict(), lambda: format_report(report))
     return EXIT_OK
 
@@ -482,51 +498,34 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def load_config(name_or_path: str) -> dict[str, Any]:
-    """A TOML config: a path, or the name of a bundled one (mnist, svhn, cifar10, cifar100,
-    imagenet)."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-
-    path = Path(name_or_path)
-    if not path.exists():
-        path = Path(__file__).parent / "configs" / f"{name_or_path}.toml"
-    try:
-        return tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise CliError(f"config {name_or_path!r} not found (a .toml path, or one of mnist, "
-                       "svhn, cifar10, cifar100, imagenet)") from None
-    except tomllib.TOMLDecodeError as e:
-        raise CliError(f"config {path}: not valid TOML ({e})") from None
-
-
 def cmd_reproduce(args: argparse.Namespace) -> int:
     """The paper's experiment for a data set: ReLU ANN, soft-LIF ANN(s), SNN, Table-4 sweep,
     and a Markdown report beside the paper's numbers. Finished models are reused (resume)."""
+    import dataclasses
+
     from .activations import use_fused_kernels
-    from .evaluate import SimSettings
+    from .config import load_experiment_config
     from .networks import get_spec
     from .report import evaluate_checkpoint, markdown_report, reproduction_report
     from .train import TrainConfig, train
 
-    conf = load_config(args.config or args.dataset)
-    tr, sim_c, sw = conf.get("train", {}), conf.get("simulate", {}), conf.get("sweep", {})
+    # the whole configuration, file and flags, is validated before any work starts
+    flags: dict[str, dict[str, Any]] = {"train": {}, "simulate": {}}
     for key, val in (("epochs", args.epochs), ("relu_epochs", args.relu_epochs),
                      ("noises", args.noises)):
         if val is not None:
-            tr[key] = val
-    known_sim = set(SimSettings.__dataclass_fields__)
-    bad = set(sim_c) - known_sim
-    if bad:
-        raise CliError(f"config [simulate] has unknown keys {sorted(bad)}; known: "
-                       f"{sorted(known_sim)}")
+            flags["train"][key] = val
     if args.device is not None:
-        sim_c["device"] = args.device
+        flags["simulate"]["device"] = args.device
     if args.no_fuse:
-        sim_c["fused"] = False
-    sim = SimSettings(**sim_c)
+        flags["simulate"]["fused"] = False
+    conf = load_experiment_config(args.config or args.dataset, overrides=flags)
+    tr = {k: v for k, v in dataclasses.asdict(conf.train).items() if v is not None}
+    tr["weight_decay"], tr["noises"] = list(conf.train.weight_decay), list(conf.train.noises)
+    sim = conf.simulate
+    sw: dict[str, Any] = {} if conf.sweep.empty else {
+        "taus": list(conf.sweep.taus), "times": list(conf.sweep.times),
+        "windows": [list(w) for w in conf.sweep.windows]}
     out = Path(args.out)
     spec = get_spec(tr.get("net", NET_FOR_DATASET.get(args.dataset, args.dataset)))
     train_split, test_split, pre = load_data(args.dataset, args.data_dir, args.limit_train,
@@ -547,7 +546,7 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     relu = train(spec, train_split, test_split, pre, relu_cfg, activation="relu",
                  checkpoint_path=out / "relu" / "checkpoint.pt", resume=True,
                  progress=not args.no_progress, log=log, device=sim.device)
-    from .train import error_rate, predict
+    from .ann import error_rate, predict
 
     relu_error = error_rate(predict(relu.build_model().to(sim.device), x, pre), y)
     results: dict[str, Any] = {
@@ -678,6 +677,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .networks import NETS
 
     p = argparse.ArgumentParser(prog="softlif", description=__doc__.split("\n")[0])
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of every error (for bug reports)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     datasets = ["embedded-mnist", *DATASETS]
@@ -839,16 +840,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or EXIT_OK)
-    except CliError as e:
-        print(f"softlif {args.command}: error: {e}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         print(f"softlif {args.command}: interrupted; finished outputs and checkpoints are kept "
               "(train: rerun with --resume)", file=sys.stderr)
         return 130
-    except (ValueError, OSError, RuntimeError) as e:
-        # data errors (DataError is a ValueError), unreadable checkpoints, diverged training
+    except SoftlifError as e:  # foreseen: bad arguments, data, files, checkpoints
+        if args.debug:
+            raise
         print(f"softlif {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except (ValueError, OSError) as e:
+        # OSError: the file system (permissions, a full disk, a missing folder); ValueError:
+        # a value checked deep inside a library call. RuntimeErrors and the rest are bugs and
+        # keep their traceback.
+        if args.debug:
+            raise
+        print(f"softlif {args.command}: error: {e} (softlif --debug {args.command} ... shows "
+              "where)", file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from .activations import RateMode, RateNeuron
+from .errors import SoftlifError
 from .layers import LocallyConnected2d
 from .neurons import NeuronType
 from .synapses import Synapse
@@ -41,7 +42,7 @@ _ADVICE = {
 }
 
 
-class ConversionError(ValueError):
+class ConversionError(SoftlifError, ValueError):
     """The ANN contains something the converter cannot turn into an exact spiking equivalent."""
 
 
@@ -224,7 +225,7 @@ def convert(
     return SpikingNetwork(stages, synapse, tuple(input_shape))
 
 
-class VerificationError(AssertionError):
+class VerificationError(SoftlifError, AssertionError):
     """The converted network in rate mode does not reproduce the ANN."""
 
 

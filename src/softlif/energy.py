@@ -20,6 +20,7 @@ Units, spelled out once:
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 
 from .networks import LayerCount
@@ -70,8 +71,12 @@ def parse_device(text: str) -> Device:
     except ValueError:
         raise ValueError(f"device energies must be numbers in joules, got {text!r}") from None
     kind = parts[3] if len(parts) == 4 else "spiking"
-    if kind not in ("spiking", "conventional") or syn < 0 or upd < 0:
-        raise ValueError(f"bad device {text!r}: energies >= 0, kind spiking|conventional")
+    finite = math.isfinite(syn) and math.isfinite(upd)
+    if kind not in ("spiking", "conventional") or not finite or syn < 0 or upd < 0:
+        raise ValueError(f"bad device {text!r}: energies finite and >= 0 joules, kind "
+                         "spiking|conventional")
+    if not parts[0]:
+        raise ValueError(f"device {text!r} needs a NAME before the first ':'")
     return Device(parts[0], syn, upd, kind == "spiking", "user supplied")
 
 
@@ -107,10 +112,13 @@ def energy_report(
     hidden = [row for row in layers if row.neurons > 0]
     if len(rates_hz) != len(hidden):
         raise ValueError(f"need one rate per neuron layer ({len(hidden)}), got {len(rates_hz)}")
-    if any(not (r >= 0) for r in rates_hz):
-        raise ValueError(f"rates must be >= 0 Hz, got {rates_hz}")
-    if not (presentation_time > 0 and dt > 0):
-        raise ValueError("presentation_time and dt must be > 0 seconds")
+    if any(not (0 <= r < math.inf) for r in rates_hz):
+        raise ValueError(f"rates must be finite and >= 0 Hz, got {rates_hz}")
+    if not (0 < presentation_time < math.inf and 0 < dt < math.inf):
+        raise ValueError("presentation_time and dt must be finite and > 0 seconds")
+    if dt > presentation_time:
+        raise ValueError(f"dt ({dt:g} s) is longer than the presentation time "
+                         f"({presentation_time:g} s)")
     neurons = sum(row.neurons for row in layers)
     ann_flops = float(sum(row.flops for row in layers))
     first = 2.0 * layers[0].synapses

@@ -13,12 +13,15 @@ from typing import Any, Literal
 import torch
 
 from .activations import RateNeuron
+from .ann import error_rate, predict
+from .checkpoint import Checkpoint
+from .config import check_bool, check_choice, check_float, check_int
 from .convert import SpikingNetwork, convert, verify
 from .energy import energy_report
+from .errors import ConfigError
 from .networks import layer_table
 from .simulate import InitMode, Precision, SimResult, simulate
 from .synapses import Synapse
-from .train import Checkpoint, error_rate, predict
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,37 @@ class SimSettings:
     fused: bool = True  # torch.compile the per-layer updates
     precision: Precision = "float32"  # float32 | bfloat16 (linear maps on spikes)
     device: str = "cpu"  # torch device that runs the simulation: cpu | cuda | cuda:N
+
+    def __post_init__(self) -> None:
+        """Validate every field (ConfigError naming it), so a bad value fails before work."""
+        check_choice("synapse", self.synapse, ("none", "lowpass", "alpha"))
+        check_float("tau_s", self.tau_s, min_value=0)
+        t = check_float("presentation_time", self.presentation_time, min_value=0, min_open=True)
+        dt = check_float("dt", self.dt, min_value=0, min_open=True)
+        if dt >= t:
+            raise ConfigError(f"dt ({dt:g} s) must be shorter than the presentation time "
+                              f"({t:g} s)")
+        c0 = check_float("c0", self.c0, min_value=0)
+        c1 = check_float("c1", self.c1, min_value=0)
+        if not c0 < c1 <= t + 1e-12:
+            raise ConfigError(f"the window must satisfy 0 <= c0 < c1 <= presentation_time "
+                              f"({t:g} s); got c0 = {c0:g} s, c1 = {c1:g} s")
+        check_bool("reset", self.reset)
+        check_choice("init", self.init, ("zero", "uniform"))
+        check_int("batch_size", self.batch_size, min_value=1)
+        check_bool("fused", self.fused)
+        check_choice("precision", self.precision, ("float32", "bfloat16"))
+        if not isinstance(self.device, str):
+            raise ConfigError(f"device must be a string such as 'cpu' or 'cuda', got "
+                              f"{self.device!r}")
+        try:
+            dev = torch.device(self.device)
+        except RuntimeError:
+            raise ConfigError(f"device {self.device!r} is not a torch device (cpu, cuda, "
+                              "cuda:N)") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError(f"device {self.device!r}: this machine has no CUDA device; use "
+                              "cpu")
 
     def synapse_obj(self) -> Synapse:
         return Synapse(self.synapse, self.tau_s)  # type: ignore[arg-type]
@@ -155,8 +189,10 @@ def sweep(ck: Checkpoint, images: torch.Tensor, labels: torch.Tensor, base: SimS
     rows = []
     for tau in taus:
         for t in times:
+            c1 = min(base.c1, t)  # the base window only labels the run's own summary
             s = SimSettings(**{**base.__dict__, "tau_s": tau, "presentation_time": t,
-                               "synapse": base.synapse if tau > 0 else "none"})
+                               "synapse": base.synapse if tau > 0 else "none",
+                               "c1": c1, "c0": base.c0 if base.c0 < c1 else 0.0})
             res, summary, _ = run_snn(ck, images, labels, s, progress=progress)
             for c0, c1 in windows:
                 if c1 > t + 1e-12 or c0 >= c1:

@@ -15,10 +15,10 @@ net, and a network trained with it loses accuracy at conversion; annealing lets 
 epochs at a small g, or a new schedule) with a fresh optimizer and schedule; the new
 checkpoint records where it started (``metrics["init_from"]``).
 
-Checkpoints are written atomically (temporary file, then rename) with ``torch.save`` and read
-with ``torch.load(weights_only=True)``: no pickled code. A checkpoint holds everything needed
-to rebuild, convert and simulate the net: the network spec, neuron parameters, activation,
-preprocessing (mean image, crop, flip), weights, metrics and the training state for resuming.
+Checkpoints (:mod:`softlif.checkpoint`, re-exported here) are saved after every epoch; a
+checkpoint holds everything needed to rebuild, convert and simulate the net: the network spec,
+neuron parameters, activation, preprocessing (mean image, crop, flip, input scale), weights,
+metrics and the training state for resuming.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import dataclasses
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -35,22 +35,19 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .activations import RateNeuron, set_rate_mode, set_smoothing
+from .activations import set_smoothing
+from .ann import error_rate, predict
+from .checkpoint import CHECKPOINT_FORMAT, Checkpoint, load_checkpoint
 from .data import ArraySplit, Preprocess
-from .io import atomic_path
+from .errors import SoftlifError
 from .layers import LocallyConnected2d
-from .networks import NetSpec, build, init_paper, spec_from_dict, spec_to_dict
+from .networks import NetSpec, build, init_paper, spec_to_dict
 from .neurons import (
     IF,
     LIF,
     NOISE_MODELS,
-    NeuronType,
     NoiseModel,
-    neuron_from_dict,
-    neuron_to_dict,
 )
-
-CHECKPOINT_FORMAT = "softlif-checkpoint-1"
 
 Recipe = Literal["paper", "adam"]
 Init = Literal["default", "paper"]
@@ -113,7 +110,12 @@ class TrainConfig:
             raise ValueError(f"anneal_fraction must be in [0, 1], got {self.anneal_fraction}")
 
 
-class TrainingError(RuntimeError):
+__all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "TrainConfig", "TrainingError", "error_rate",
+           "load_checkpoint", "lr_factor", "make_optimizer", "predict", "smoothing_at", "train",
+           "training_totals", "weight_layers"]
+
+
+class TrainingError(SoftlifError, RuntimeError):
     """Training cannot go on (diverged, or a checkpoint does not match)."""
 
 
@@ -151,8 +153,10 @@ def lr_factor(cfg: TrainConfig, progress: float) -> float:
 
 
 def smoothing_at(cfg: TrainConfig, g0: float, progress: float) -> float:
-    """Soft-LIF g at ``progress``: constant, then geometric from g0 to ``anneal_to``."""
-    if cfg.anneal_to is None or cfg.anneal_fraction == 0:
+    """Soft-LIF g at ``progress``: constant, then geometric from g0 to ``anneal_to``.
+
+    g0 = 0 (the hard rate curve already) stays 0: there is nothing to anneal from."""
+    if cfg.anneal_to is None or cfg.anneal_fraction == 0 or g0 <= 0:
         return g0
     start = 1 - cfg.anneal_fraction
     if progress <= start:
@@ -161,104 +165,6 @@ def smoothing_at(cfg: TrainConfig, g0: float, progress: float) -> float:
     if cfg.anneal_to == 0:
         return g0 * (1 - t) if t < 1 else 0.0
     return g0 * (cfg.anneal_to / g0) ** t
-
-
-@torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, pre: Preprocess, batch_size: int = 500,
-            mode: str | None = None) -> torch.Tensor:
-    """Logits of ``model`` (eval mode) on uint8 ``images``; ``mode`` = "soft"/"hard" switches
-    every RateNeuron temporarily."""
-    was = model.training
-    dev = next(model.parameters()).device
-    modes = {m: m.mode for m in model.modules() if isinstance(m, RateNeuron)}
-    model.eval()
-    if mode is not None:
-        set_rate_mode(model, mode)  # type: ignore[arg-type]
-    try:
-        return torch.cat([model(pre.test(images[i:i + batch_size]).to(dev)).cpu()
-                          for i in range(0, len(images), batch_size)])
-    finally:
-        for m, md in modes.items():
-            m.mode = md
-        model.train(was)
-
-
-def error_rate(logits: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of wrong argmax predictions."""
-    return float((logits.argmax(1) != labels).float().mean())
-
-
-@dataclass
-class Checkpoint:
-    """Everything a run needs to rebuild, convert, simulate or resume a network."""
-
-    spec: NetSpec
-    activation: str
-    neuron: NeuronType | None
-    preprocess: Preprocess
-    state_dict: dict[str, torch.Tensor]
-    config: dict[str, Any]
-    metrics: dict[str, Any] = field(default_factory=dict)
-    epoch: int = 0
-    train_state: dict[str, Any] | None = None  # optimizer, RNG: for resuming
-
-    def build_model(self) -> nn.Sequential:
-        """The trained ANN, in eval mode, with the checkpoint's weights."""
-        model = build(self.spec, self.activation, self.neuron)  # type: ignore[arg-type]
-        if self.neuron is not None:
-            g = self.metrics.get("final_smoothing")
-            if g is not None:
-                set_smoothing(model, g)
-        model.load_state_dict(self.state_dict)
-        return model.eval()
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "spec": spec_to_dict(self.spec),
-            "activation": self.activation,
-            "neuron": None if self.neuron is None else neuron_to_dict(self.neuron),
-            "preprocess": self.preprocess.to_dict(),
-            "state_dict": self.state_dict,
-            "config": self.config,
-            "metrics": self.metrics,
-            "epoch": self.epoch,
-            "train_state": self.train_state,
-        }
-
-    def save(self, path: str | Path) -> Path:
-        """Write atomically: to a temporary file beside ``path``, then rename over it."""
-        path = Path(path)
-        with atomic_path(path) as tmp:
-            torch.save(self.to_dict(), tmp)
-        return path
-
-
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Load a checkpoint safely (``weights_only=True``); clear errors for wrong files."""
-    path = Path(path)
-    if not path.is_file():
-        raise TrainingError(f"checkpoint {path} does not exist (train one with `softlif train`)")
-    try:
-        d = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
-        raise TrainingError(
-            f"{path} is not a readable softlif checkpoint ({type(e).__name__}: {e}"[:400]
-            + "). Checkpoints are written by `softlif train`."
-        ) from None
-    if not isinstance(d, dict) or d.get("format") != CHECKPOINT_FORMAT:
-        raise TrainingError(f"{path} is not a softlif checkpoint (format {CHECKPOINT_FORMAT})")
-    return Checkpoint(
-        spec=spec_from_dict(d["spec"]),
-        activation=d["activation"],
-        neuron=None if d["neuron"] is None else neuron_from_dict(d["neuron"]),
-        preprocess=Preprocess.from_dict(d["preprocess"]),
-        state_dict=d["state_dict"],
-        config=d["config"],
-        metrics=d["metrics"],
-        epoch=int(d["epoch"]),
-        train_state=d["train_state"],
-    )
 
 
 def train(
@@ -300,7 +206,7 @@ def train(
         if init is not None and init.neuron is not None:  # its noise, and g where it ended
             neuron = init.neuron
             g_end = init.metrics.get("final_smoothing")
-            if g_end is not None and g_end > 0:
+            if g_end is not None:  # 0 too: a net annealed to the hard curve stays there
                 neuron = dataclasses.replace(neuron, smoothing=float(g_end))
         if cfg.noise_std is not None:
             neuron = dataclasses.replace(neuron, noise_std=cfg.noise_std)

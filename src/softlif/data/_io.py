@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal
 
 from .errors import DataError
 
@@ -14,21 +15,39 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 
 def read_bytes(path: Path) -> bytes:
-    """Return the contents of ``path``, decompressed if it is gzipped (detected by content).
+    """Return the contents of ``path``, decompressed if it is gzipped (detected by content),
+    at most ``LIMITS.max_bytes`` of them (a gzip bomb stops at the cap, not at its end).
 
     Raises:
-        DataError: the file cannot be read or its gzip stream is truncated or corrupt.
+        DataError: the file cannot be read, its gzip stream is truncated or corrupt, or it
+            holds more than the cap.
     """
+    from .limits import LIMITS
+
+    cap = LIMITS.max_bytes
     try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise DataError(f"{path}: cannot read file ({e})") from e
-    if raw[:2] != GZIP_MAGIC:
-        return raw
-    try:
-        return gzip.decompress(raw)
+        with open_maybe_gzip(path) as f:
+            data = f.read(cap + 1)
     except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: corrupt or truncated gzip data ({e})") from e
+        raise DataError(f"{path}: cannot read, or corrupt or truncated gzip data ({e})") from e
+    if len(data) > cap:
+        raise DataError(f"{path}: holds more than the cap of {cap:,} bytes (raise it with "
+                        "SOFTLIF_MAX_BYTES if the file is genuine)")
+    return data
+
+
+@contextlib.contextmanager
+def open_maybe_gzip(path: Path) -> Iterator[BinaryIO]:
+    """A binary stream of ``path``'s contents, inflated on the fly if it is gzipped (detected
+    by content), so a reader can check a declared size before inflating any more of it."""
+    with open(path, "rb") as raw:
+        gz = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        if not gz:
+            yield raw
+            return
+        with gzip.GzipFile(fileobj=raw) as f:
+            yield f  # type: ignore[misc]
 
 
 def find_first(root: Path, names: Iterable[str]) -> Path | None:

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from ..errors import SoftlifError
+
 #: Names that :func:`softlif.data.download` can fetch.
 DOWNLOADABLE = ("mnist", "fashion-mnist", "cifar10", "cifar100", "svhn")
 
 
-class DataError(ValueError):
+class DataError(SoftlifError, ValueError):
     """A data file is missing, truncated, of the wrong format or holds inconsistent contents.
 
     The message always names the file (or folder) concerned and what is wrong with it.

@@ -8,13 +8,15 @@ big-endian row-major order. Files may be gzipped (detected by content, not by na
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from ._io import check_split, find_first, read_bytes, require_dir
+from ._io import check_split, find_first, open_maybe_gzip, require_dir
 from .errors import DataError, missing_files_error
+from .limits import LIMITS, check_alloc, default_classes
 from .split import ArraySplit, check_arrays
 
 _IDX_TYPES: dict[int, np.dtype] = {
@@ -54,36 +56,42 @@ def read_idx(path: str | Path) -> np.ndarray:
             or trailing bytes after the data.
     """
     path = Path(path)
-    raw = read_bytes(path)
-    if len(raw) < 4:
-        raise DataError(f"{path}: truncated IDX file ({len(raw)} bytes, header needs 4)")
-    code, ndim = raw[2], raw[3]
-    if raw[:2] != b"\x00\x00" or code not in _IDX_TYPES or ndim == 0:
-        raise DataError(
-            f"{path}: bad IDX magic number 0x{raw[:4].hex()} (expected 0x0000TTDD with type "
-            f"TT in {{08,09,0b,0c,0d,0e}} and DD >= 1 dimensions): not an IDX file"
-        )
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise DataError(
-            f"{path}: truncated IDX header ({len(raw)} bytes, {ndim} dimensions need {header})"
-        )
-    dims = tuple(int(d) for d in np.frombuffer(raw, dtype=">u4", count=ndim, offset=4))
-    dtype = _IDX_TYPES[code]
-    count = int(np.prod(dims, dtype=np.int64))
-    want = count * dtype.itemsize
-    have = len(raw) - header
-    if have < want:
-        raise DataError(
-            f"{path}: truncated IDX data: header declares shape {dims} of {dtype.name} "
-            f"({want} bytes) but only {have} bytes follow"
-        )
-    if have > want:
-        raise DataError(
-            f"{path}: {have - want} unexpected bytes after the IDX data of shape {dims} "
-            f"(file corrupt or header wrong)"
-        )
-    arr = np.frombuffer(raw, dtype=dtype, count=count, offset=header).reshape(dims)
+    try:
+        with open_maybe_gzip(path) as f:
+            head = f.read(4)
+            if len(head) < 4:
+                raise DataError(f"{path}: truncated IDX file ({len(head)} bytes, header needs 4)")
+            code, ndim = head[2], head[3]
+            if head[:2] != b"\x00\x00" or code not in _IDX_TYPES or ndim == 0:
+                raise DataError(
+                    f"{path}: bad IDX magic number 0x{head.hex()} (expected 0x0000TTDD with "
+                    f"type TT in {{08,09,0b,0c,0d,0e}} and DD >= 1 dimensions): not an IDX file"
+                )
+            if ndim > LIMITS.max_ndim:
+                raise DataError(f"{path}: IDX header declares {ndim} dimensions (at most "
+                                f"{LIMITS.max_ndim}): corrupt or not an IDX file")
+            dim_bytes = f.read(4 * ndim)
+            header = 4 + 4 * ndim
+            if len(dim_bytes) < 4 * ndim:
+                raise DataError(f"{path}: truncated IDX header ({4 + len(dim_bytes)} bytes, "
+                                f"{ndim} dimensions need {header})")
+            dims = tuple(int(d) for d in np.frombuffer(dim_bytes, dtype=">u4"))
+            dtype = _IDX_TYPES[code]
+            # the declared size is checked before a byte of the data is read (or inflated)
+            want = check_alloc(str(path), "the IDX header", dims, dtype.itemsize)
+            count = want // dtype.itemsize
+            raw = f.read(want)
+            if len(raw) < want:
+                raise DataError(
+                    f"{path}: truncated IDX data: header declares shape {dims} of {dtype.name} "
+                    f"({want} bytes) but only {len(raw)} bytes follow"
+                )
+            if f.read(1):
+                raise DataError(f"{path}: unexpected bytes after the IDX data of shape {dims} "
+                                "(file corrupt or header wrong)")
+    except (OSError, EOFError, zlib.error) as e:
+        raise DataError(f"{path}: cannot read, or corrupt or truncated gzip data ({e})") from e
+    arr = np.frombuffer(raw, dtype=dtype, count=count).reshape(dims)
     return arr.astype(dtype.newbyteorder("="))  # always a writable native-endian copy
 
 
@@ -126,7 +134,7 @@ def load_idx_pair(
         )
     labels = labels.astype(np.int64)
     if classes is None:
-        classes = [str(k) for k in range(int(labels.max()) + 1 if len(labels) else 1)]
+        classes = default_classes([labels], str(labels_path))
     images = images[:, None, :, :]
     check_arrays(images, labels, classes, str(labels_path))
     return ArraySplit(images, labels, list(classes), str(images_path.parent))

@@ -16,6 +16,7 @@ from torch.utils.data import Dataset
 
 from ._io import check_split, require_dir
 from .errors import DataError, missing_files_error
+from .limits import LIMITS
 
 IMAGE_EXTENSIONS = (
     ".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp",
@@ -57,8 +58,16 @@ def decode_image(
     """
     image_mod = _pil()
     path = Path(path)
+    side = LIMITS.max_image_side
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int)
+                             or not 1 <= size <= side):
+        raise DataError(f"image size must be an int in 1..{side} pixels, got {size!r}")
     try:
         with image_mod.open(path) as im:
+            w, h = im.size  # from the header: checked before any pixel is decoded
+            if not (1 <= w <= side and 1 <= h <= side):
+                raise DataError(f"{path}: image of {w} x {h} pixels; each side must be 1.."
+                                f"{side} (LIMITS.max_image_side)")
             if size is not None and fast_decode and im.format == "JPEG":
                 im.draft(mode, (size, size))
             im = im.convert(mode)
@@ -73,6 +82,8 @@ def decode_image(
             arr = np.asarray(im, dtype=np.uint8)
     except FileNotFoundError as e:
         raise DataError(f"{path}: image file not found") from e
+    except DataError:
+        raise
     except Exception as e:  # noqa: BLE001 - Pillow raises many types for corrupt files
         raise DataError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from e
     if arr.ndim == 2:
@@ -146,15 +157,44 @@ def is_image_file(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
 
 
-def list_images(folder: Path, recursive: bool = True) -> list[Path]:
-    """All image files under ``folder`` (hidden entries skipped), sorted by path."""
+def list_images(folder: Path, recursive: bool = True, root: Path | None = None) -> list[Path]:
+    """All image files under ``folder`` (hidden entries skipped), sorted by path.
+
+    Symbolic links are followed only to targets inside ``root`` (default ``folder``), and
+    every file and folder is visited once (by its real path): a link to ``/`` or a link
+    loop cannot make the walk explode or list an image twice.
+    """
+    base = os.path.realpath(root if root is not None else folder)
+
+    def inside(real: str) -> bool:
+        return real == base or real.startswith(base + os.sep)
+
     out: list[Path] = []
-    if recursive:
-        for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            out.extend(Path(dirpath) / f for f in filenames if is_image_file(f))
-    else:
-        out = [p for p in folder.iterdir() if p.is_file() and is_image_file(p.name)]
+    seen_files: set[str] = set()
+    seen_dirs: set[str] = set()
+    stack = [Path(folder)]
+    while stack:
+        d = stack.pop()
+        real_d = os.path.realpath(d)
+        if real_d in seen_dirs or not inside(real_d):
+            continue
+        seen_dirs.add(real_d)
+        try:
+            entries = sorted(os.scandir(d), key=lambda e: e.name)
+        except OSError as e:
+            raise DataError(f"{d}: cannot list folder ({e})") from e
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            if entry.is_dir(follow_symlinks=True):
+                if recursive:
+                    stack.append(path)
+            elif entry.is_file(follow_symlinks=True) and is_image_file(entry.name):
+                real = os.path.realpath(path)
+                if inside(real) and real not in seen_files:
+                    seen_files.add(real)
+                    out.append(path)
     return sorted(out)
 
 
@@ -191,7 +231,7 @@ def scan_class_folders(
     files: list[Path] = []
     labels: list[int] = []
     for name in names:
-        found = list_images(folder / name)
+        found = list_images(folder / name, root=folder)
         files.extend(found)
         labels.extend([index[name]] * len(found))
     if not files:

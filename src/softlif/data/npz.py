@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -10,6 +12,7 @@ import numpy as np
 
 from ._io import check_split
 from .errors import DataError, missing_files_error
+from .limits import check_alloc, default_classes
 from .split import ArraySplit, check_arrays
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -69,6 +72,35 @@ def _labels(y: np.ndarray, source: str) -> np.ndarray:
     return y.astype(np.int64)
 
 
+def _check_npz_headers(path: Path) -> None:
+    """Read each array's .npy header (not its data) and check the declared shape and dtype
+    against the caps before numpy allocates anything."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as f:
+                    version = np.lib.format.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                    elif version in ((2, 0), (3, 0)):
+                        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                    else:
+                        raise DataError(f"{path}[{info.filename}]: unknown .npy version "
+                                        f"{version}")
+                if dtype.hasobject:
+                    raise DataError(f"{path}[{info.filename}]: object arrays (pickles) are "
+                                    "refused; store numbers only")
+                check_alloc(f"{path}[{info.filename}]", "the .npy header", tuple(shape),
+                            dtype.itemsize)
+    except DataError:
+        raise
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error, KeyError,
+            TypeError, tokenize.TokenError, SyntaxError) as e:
+        raise DataError(f"{path}: cannot read .npz ({type(e).__name__}: {e})"[:400]) from None
+
+
 def load_npz(
     path: str | Path,
     split: Literal["train", "test"] = "train",
@@ -107,6 +139,11 @@ def load_npz(
         raise missing_files_error(
             "npz", path.parent, [str(path)], [f"a .npz file with keys {', '.join(NPZ_KEYS)}"]
         )
+    if not zipfile.is_zipfile(path):
+        raise DataError(f"{path}: not a readable .npz file (a zip archive of .npy arrays; this "
+                        "one is truncated or of another format); save one with numpy.savez("
+                        "path, x_train=..., y_train=..., x_test=..., y_test=...)")
+    _check_npz_headers(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in NPZ_KEYS if k not in z.files]
@@ -117,13 +154,13 @@ def load_npz(
                 classes = [str(c) for c in z["classes"].reshape(-1)]
     except DataError:
         raise
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error, AttributeError,
+            KeyError, TypeError, tokenize.TokenError, SyntaxError) as e:
         raise DataError(f"{path}: cannot read .npz ({type(e).__name__}: {e})") from e
     src = f"{path}[{split}]"
     y_tr, y_te = _labels(arrays["y_train"], src), _labels(arrays["y_test"], src)
     if classes is None:
-        top = max([int(y.max()) for y in (y_tr, y_te) if len(y)], default=0)
-        classes = [str(k) for k in range(top + 1)]
+        classes = default_classes([y_tr, y_te], src)
     x = images_to_nchw_uint8(arrays[f"x_{split}"], f"{path}[x_{split}]", layout)
     y = y_tr if split == "train" else y_te
     check_arrays(x, y, list(classes), src)

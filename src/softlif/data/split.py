@@ -34,6 +34,12 @@ def check_arrays(images: np.ndarray, labels: np.ndarray, classes: list[str], sou
         raise DataError(
             f"{source}: image count ({len(images)}) does not equal label count ({len(labels)})"
         )
+    if 0 in images.shape[1:]:
+        raise DataError(f"{source}: images of shape {images.shape[1:]} (C, H, W) are empty; "
+                        "every image needs at least one channel, row and column")
+    if images.shape[1] not in (1, 3, 4):
+        raise DataError(f"{source}: images have {images.shape[1]} channels (shape "
+                        f"{images.shape}); expected 1, 3 or 4 in NCHW order: wrong layout?")
     if not classes or not all(isinstance(c, str) for c in classes):
         raise DataError(f"{source}: classes must be a non-empty list of str, got {classes!r}")
     if len(labels):

@@ -13,25 +13,76 @@ import numpy as np
 
 from ._io import check_split, require_dir
 from .errors import DataError, missing_files_error
+from .limits import LIMITS, check_alloc
 from .split import ArraySplit
 
 SVHN_CLASSES = [str(d) for d in range(10)]
 SVHN_FILES = {"train": "train_32x32.mat", "test": "test_32x32.mat"}
 
 
+# Run in a child interpreter: scipy's MAT reader can crash the process on a corrupt file (a
+# changed type byte did), and a crash there must become a DataError here, not kill softlif.
+_CHILD = """
+import sys
+import numpy as np
+from scipy.io import loadmat
+path, out = sys.argv[1], sys.argv[2]
+try:
+    mat = loadmat(path, variable_names=("X", "y"))
+except NotImplementedError as e:
+    print(f"unsupported MATLAB file version ({e}); expected v5", file=sys.stderr); sys.exit(3)
+except Exception as e:
+    print(f"cannot read MATLAB file ({type(e).__name__}: {e})"[:500], file=sys.stderr)
+    sys.exit(3)
+missing = [k for k in ("X", "y") if k not in mat]
+if missing:
+    print(f"expected variables 'X' and 'y', found {sorted(mat)}", file=sys.stderr); sys.exit(3)
+for k in ("X", "y"):
+    v = mat[k]
+    if not isinstance(v, np.ndarray) or v.dtype.hasobject:
+        print(f"variable {k!r} is not a numeric array", file=sys.stderr); sys.exit(3)
+    np.save(f"{out}/{k}.npy", v, allow_pickle=False)
+"""
+
+
 def _loadmat(path: Path) -> dict:
+    """``X`` and ``y`` of a MAT v5 file, read by scipy in a child process (see above)."""
+    import subprocess
+    import sys
+    import tempfile
+
     try:
-        from scipy.io import loadmat
+        import scipy.io  # noqa: F401 - only to give the install hint here, in the parent
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ImportError(
             "reading SVHN .mat files needs scipy: pip install softlif[data] (or pip install scipy)"
         ) from e
     try:
-        return loadmat(path, variable_names=("X", "y"))
-    except NotImplementedError as e:  # MATLAB v7.3 (HDF5) files
-        raise DataError(f"{path}: unsupported MATLAB file version ({e}); expected v5") from e
-    except Exception as e:  # noqa: BLE001 - scipy raises many types for corrupt files
-        raise DataError(f"{path}: cannot read MATLAB file ({type(e).__name__}: {e})") from e
+        size = path.stat().st_size
+    except OSError as e:
+        raise DataError(f"{path}: cannot read file ({e})") from e
+    if size > LIMITS.max_bytes:
+        raise DataError(f"{path}: {size:,} bytes, above the cap of {LIMITS.max_bytes:,} (raise "
+                        "it with SOFTLIF_MAX_BYTES if the file is genuine)")
+    with tempfile.TemporaryDirectory(prefix="softlif-mat-") as out:
+        proc = subprocess.run([sys.executable, "-c", _CHILD, str(path), out],
+                              capture_output=True, text=True, check=False)
+        if proc.returncode < 0:
+            raise DataError(f"{path}: the MAT reader crashed on this file (signal "
+                            f"{-proc.returncode}): the file is corrupt; download it again")
+        if proc.returncode != 0:
+            msg = proc.stderr.strip().splitlines()[-1:] or ["unknown error"]
+            raise DataError(f"{path}: {msg[0]}")
+        arrays = {}
+        for k in ("X", "y"):
+            f = Path(out) / f"{k}.npy"
+            with open(f, "rb") as fh:
+                version = np.lib.format.read_magic(fh)
+                shape, _, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
+                                   else np.lib.format.read_array_header_2_0(fh))
+            check_alloc(f"{path}[{k}]", "the MAT variable", tuple(shape), dtype.itemsize)
+            arrays[k] = np.load(f, allow_pickle=False)
+    return arrays
 
 
 def read_svhn_mat(path: str | Path) -> ArraySplit:
