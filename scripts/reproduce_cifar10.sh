@@ -7,8 +7,8 @@
 # Table-4 sweep on the sigma-10 net.
 #
 # Every step is resumable: rerun the script after an interruption and finished trainings and
-# evaluations are reused (`softlif train --resume`, `softlif reproduce`). The sigma-10 net is
-# trained and simulated first, so its figures exist early. Run nothing else beside it (two
+# evaluations are reused (`softlif train --resume`, `softlif reproduce`). The sigma-10 and
+# sigma-0 nets are trained and simulated first, so the noise ablation exists early. Run nothing else beside it (two
 # torch jobs on 2 cores slow each other about 10x). About 40 min per soft-LIF training and
 # 30 min for ReLU on the 2-core CPU; then ~1 h of simulation.
 #
@@ -35,12 +35,14 @@ NOTE="Data: the JPEG-decoded (lossy) copy of CIFAR-10 in ../shared/data/cifar10-
 differ from the official ones by 5.8/255 on average), written in the official binary layout by \
 its make_cifar10.py; absolute errors are not comparable with the paper's."
 
-$SL train "${TRAIN[@]}" --noise 10 --out "$RUNS/softlif-sigma10"
-# the headline net first: SNN on all 10,000 test images
-[ -f "$RUNS/snn-sigma10/simulate.json" ] || \
-  $SL simulate "$RUNS/softlif-sigma10/checkpoint.pt" "${DATA[@]}" --order shuffled \
-    --device "$DEVICE" --no-progress --out "$RUNS/snn-sigma10" > /dev/null
-$SL train "${TRAIN[@]}" --noise 0 --out "$RUNS/softlif-sigma0"
+# the noise ablation first (sigma 10, the headline net, then sigma 0), each simulated on all
+# 10,000 test images as soon as it is trained
+for SIGMA in 10 0; do
+  $SL train "${TRAIN[@]}" --noise "$SIGMA" --out "$RUNS/softlif-sigma$SIGMA"
+  [ -f "$RUNS/snn-sigma$SIGMA/simulate.json" ] || \
+    $SL simulate "$RUNS/softlif-sigma$SIGMA/checkpoint.pt" "${DATA[@]}" --order shuffled \
+      --device "$DEVICE" --no-progress --out "$RUNS/snn-sigma$SIGMA" > /dev/null
+done
 $SL train "${TRAIN[@]}" --activation relu --no-anneal --out "$RUNS/relu"
 # reuses the three trainings; evaluates every net on all 10,000 images, sweeps sigma 10
 $SL reproduce "${DATA[@]}" --epochs "$EPOCHS" --relu-epochs "$EPOCHS" --noises 0,10 \

@@ -101,7 +101,14 @@ def test_train_simulate_sweep_end_to_end(capsys, tmp_path):
                        "--no-progress", "--out", str(tmp_path / "sim"), "--json")
     assert code == 0, err
     d = json.loads(o)
-    assert 0 <= d["snn_error"] <= 1 and len(d["snn_rates_hz"]) == 3
+    assert len(d["snn_rates_hz"]) == 3
+    assert d["snn_error"] * 20 == round(d["snn_error"] * 20)  # a count of 20 images, exact
+    # the window error equals the error-vs-c1 curve (a cumulative sum) at c1 = 0.05
+    curve = d["error_vs_c1"]["0.0"]
+    assert curve["c1_s"][-1] == 0.05 and curve["error"][-1] == pytest.approx(
+        json.loads(run(capsys, "simulate", str(out / "checkpoint.pt"), "--images", "20",
+                       "--presentation-time", "0.05", "--c0", "0.0", "--no-fuse",
+                       "--no-progress", "--json")[1])["snn_error"])
     assert (tmp_path / "sim" / "simulate.json").exists()
     code, o, err = run(capsys, "sweep", str(out / "checkpoint.pt"), "--images", "10",
                        "--presentation-time", "0.04", "--taus", "0,0.005",
@@ -109,7 +116,14 @@ def test_train_simulate_sweep_end_to_end(capsys, tmp_path):
                        "--json")
     assert code == 0, err
     rows = json.loads(o)["rows"]
-    assert len(rows) == 4 and all(r["efficiency"] > 0 for r in rows)
+    assert len(rows) == 4
+    for r in rows:  # each efficiency is the energy model's (tested against the paper) for
+        # the rates that simulation measured, at presentation time c1
+        rates = ",".join(repr(v) for v in r["rates_hz"])
+        code, e, err = run(capsys, "energy", "--net", "mnist", "--rates", rates,
+                           "--presentation-time", repr(r["c1"]), "--json")
+        assert code == 0, err
+        assert r["efficiency"] == pytest.approx(json.loads(e)["efficiency"], rel=1e-12)
     # resume of a finished run trains nothing more and keeps the checkpoint
     from softlif.train import load_checkpoint
     before = load_checkpoint(out / "checkpoint.pt")
@@ -177,7 +191,10 @@ def test_demo_writes_results_report_and_figures(capsys, tmp_path):
                        "--no-fuse", "--no-progress", "--json")
     assert code == 0, err
     d = json.loads(o)
-    assert d["images"] == 20 and 0 <= d["snn_error"] <= 1 and d["efficiency"] > 0
+    assert d["images"] == 20 and d["snn_error"] * 20 == round(d["snn_error"] * 20)
+    rates = ",".join(repr(v) for v in d["snn_rates_hz"])
+    e = json.loads(run(capsys, "energy", "--net", "mnist", "--rates", rates, "--json")[1])
+    assert d["efficiency"] == pytest.approx(e["efficiency"], rel=1e-12)
     assert len(d["snn_rates_hz"]) == 3
     r = json.loads((out / "results.json").read_text())
     assert r["epochs"] == 1 and r["train_images"] == 10000
@@ -231,3 +248,50 @@ def test_energy_refuses_non_finite_inputs(capsys, tmp_path):
     lst.write_text("[1, 2, 3]")
     code, _, err = run(capsys, "energy", "--net", "mnist", "--from-results", str(lst))
     assert code == 1 and "snn_rates_hz" in err and "Traceback" not in err
+
+
+def test_own_npz_data_trains_and_simulates_from_the_command_line(capsys, tmp_path):
+    """A user's .npz (5 classes, 32x32 grey images) on the MNIST net: --crop 28 makes the
+    shapes fit; the default preprocessing is the [0, 1] scale less the training mean."""
+    import numpy as np
+
+    from softlif.data import load_embedded_mnist
+    tr, te = load_embedded_mnist()
+    pad = ((0, 0), (0, 0), (2, 2), (2, 2))
+    keep_tr, keep_te = tr.labels[:600] < 5, te.labels[:100] < 5
+    npz = tmp_path / "own.npz"
+    np.savez(npz, x_train=np.pad(tr.images[:600][keep_tr], pad), y_train=tr.labels[:600][keep_tr],
+             x_test=np.pad(te.images[:100][keep_te], pad), y_test=te.labels[:100][keep_te])
+    base = ["train", "--dataset", "npz", "--data-dir", str(npz), "--epochs", "1",
+            "--no-progress", "--no-fuse", "--json"]
+    code, _, err = run(capsys, *base, "--out", str(tmp_path / "x"))
+    assert code == 2 and "--net is required" in err
+    code, _, err = run(capsys, *base, "--net", "mnist", "--out", str(tmp_path / "x"))
+    assert code == 2 and "(1, 28, 28)" in err and "(1, 32, 32)" in err and "--crop" in err
+    code, o, err = run(capsys, *base, "--net", "mnist", "--crop", "28", "--out",
+                       str(tmp_path / "own"))
+    assert code == 0, err
+    from softlif.checkpoint import load_checkpoint
+    ck = load_checkpoint(tmp_path / "own" / "checkpoint.pt")
+    assert ck.preprocess.crop == 28 and ck.preprocess.pixel_divisor == 255.0
+    x = np.pad(tr.images[:600][keep_tr], pad).astype(np.float64)
+    np.testing.assert_allclose(ck.preprocess.mean_image.numpy(), x.mean(0) / 255, atol=1e-6)
+    code, o, err = run(capsys, "simulate", str(tmp_path / "own" / "checkpoint.pt"), "--dataset",
+                       "npz", "--data-dir", str(npz), "--presentation-time", "0.04", "--c0",
+                       "0.02", "--no-fuse", "--no-progress", "--json")
+    assert code == 0, err
+    assert json.loads(o)["images"] == int(keep_te.sum())
+
+
+def test_python_dash_m_softlif_runs_the_command_line():
+    """`python -m softlif` (what torchrun -m softlif needs) is the same command line."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "softlif", "info", "--net", "mnist", "--json"],
+                         capture_output=True, text=True, check=False, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["neurons"] == 27_088
+    bad = subprocess.run([sys.executable, "-m", "softlif", "energy", "--net", "mnist"],
+                         capture_output=True, text=True, check=False, timeout=120)
+    assert bad.returncode == 2 and "--rates" in bad.stderr and "Traceback" not in bad.stderr

@@ -95,9 +95,14 @@ def test_windows_and_error_vs_c1():
     res = simulate(snn, x, presentation_time=0.05)
     labels = torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
     c1, err = res.error_vs_c1(labels, c0=0.01)
-    assert len(c1) == 40
-    for k in (0, 13, 39):
-        assert float(err[k]) == pytest.approx(res.error(labels, 0.01, float(c1[k])))
+    assert len(c1) == 40 and float(c1[0]) == 0.011 and float(c1[-1]) == 0.05
+    # by hand: the window (0.01, c1] holds steps 11..k (ending at 11 ms .. k ms), i.e. rows
+    # 10..k-1 of the per-step readout; the prediction is the argmax of their mean
+    for k_ms in (11, 24, 50):
+        pred = res.outputs[10:k_ms].mean(0).argmax(-1)
+        wrong = sum(int(p) != int(t) for p, t in zip(pred, labels, strict=True))
+        assert res.error(labels, 0.01, k_ms / 1000) == wrong / 8
+        assert float(err[k_ms - 11]) == wrong / 8
     with pytest.raises(ValueError, match="c0"):
         res.error(labels, 0.04, 0.02)
     with pytest.raises(ValueError, match="whole number"):

@@ -223,7 +223,8 @@ def train(
     elif cfg.init == "paper":
         init_paper(model, spec, torch.Generator().manual_seed(cfg.seed + 3))
     # channels-last memory: the layout the CPU (oneDNN) and GPU conv kernels run fastest on
-    model.to(device, memory_format=torch.channels_last)
+    model.to(device)
+    model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     autocast = torch.autocast(device.type, dtype=torch.bfloat16,
                               enabled=cfg.precision == "bfloat16")
     opt = make_optimizer(model, cfg)

@@ -18,7 +18,14 @@ from .idx import load_idx_folder, load_idx_pair, load_mnist, read_idx
 from .imagenet import imagenet_classes, load_imagenet
 from .images import ImageFileDataset, decode_image, load_image_folder
 from .npz import load_npz
-from .preprocess import PAPER_PIXEL_DIVISOR, PAPER_SETTINGS, Preprocess, compute_mean_image, paper_preprocess
+from .preprocess import (
+    PAPER_PIXEL_DIVISOR,
+    PAPER_SETTINGS,
+    Preprocess,
+    compute_mean_image,
+    default_preprocess,
+    paper_preprocess,
+)
 from .registry import DATASETS, expected_files, load_split
 from .safe_pickle import RestrictedUnpickler, safe_pickle_load
 from .split import ArraySplit
@@ -53,6 +60,7 @@ __all__ = [
     "load_split",
     "load_svhn",
     "paper_preprocess",
+    "default_preprocess",
     "PAPER_PIXEL_DIVISOR",
     "read_idx",
     "read_svhn_mat",

@@ -280,6 +280,22 @@ def _spaced(n: int, limit: int | None) -> torch.Tensor:
     return torch.from_numpy(np.unique(idx))
 
 
+def default_preprocess(
+    train_split: ArraySplit | np.ndarray | torch.Tensor | Dataset,
+    *,
+    crop: int | None = None,
+    flip: bool = False,
+    pixel_divisor: float = 255.0,
+    mean_limit: int | None = None,
+) -> Preprocess:
+    """Preprocessing for a user's own data (npz, IDX, image folders): the training split's
+    mean image subtracted, pixels divided by ``pixel_divisor`` (255: [0, 1], the default; 1:
+    the 0-255 scale the authors used for CIFAR and ImageNet), optional random ``crop``
+    (centre crop at test time) and horizontal ``flip`` in training."""
+    mean = compute_mean_image(train_split, limit=mean_limit, pixel_divisor=pixel_divisor)
+    return Preprocess(mean, crop, flip, pixel_divisor)
+
+
 def paper_preprocess(
     dataset_name: str,
     train_split: ArraySplit | np.ndarray | torch.Tensor | Dataset,

@@ -49,7 +49,9 @@ class _Dtype:
 
     def numpy(self) -> np.dtype:
         dt = np.dtype(self.name)
-        return dt if self.byteorder in ("|", "=") else dt.newbyteorder(self.byteorder)
+        if self.byteorder == "<":
+            return dt.newbyteorder("<")
+        return dt.newbyteorder(">") if self.byteorder == ">" else dt
 
 
 class _NDArrayType:

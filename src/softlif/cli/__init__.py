@@ -1,0 +1,66 @@
+"""The ``softlif`` command line: ``softlif demo``, ``train``, ``simulate``, ``sweep``, ``energy``,
+``info``, ``figures``, ``calibrate``, ``reproduce``, ``download``.
+
+Every command prints a short human-readable table, or JSON with ``--json``. Errors (see
+:mod:`softlif.errors`): bad arguments or configuration exit with status 2 and one line naming
+the argument; bad data, files or checkpoints with status 1 and one line naming the file; an
+interrupted run with 130. Any other exception is a bug and prints its traceback; ``softlif
+--debug COMMAND`` shows the traceback of the one-line errors too.
+Outputs are written atomically (temporary file, then rename), each run with its resolved
+configuration (``config.json``) beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..errors import SoftlifError
+from . import demo, download, energy, reproduce, simulate, train
+from .common import EXIT_ERROR, EXIT_OK, CliError, UsageError
+
+__all__ = ["CliError", "UsageError", "build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from ..data import DATASETS
+
+    p = argparse.ArgumentParser(prog="softlif", description=__doc__.split("\n")[0])
+    p.add_argument("--debug", action="store_true",
+                   help="show the traceback of every error (for bug reports)")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    datasets = ["embedded-mnist", *DATASETS]
+    for module in (demo, train, simulate, energy, reproduce, download):
+        module.register(sub, datasets)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or EXIT_OK)
+    except KeyboardInterrupt:
+        print(f"softlif {args.command}: interrupted; finished outputs and checkpoints are kept "
+              "(train: rerun with --resume)", file=sys.stderr)
+        return 130
+    except SoftlifError as e:  # foreseen: bad arguments, data, files, checkpoints
+        if args.debug:
+            raise
+        print(f"softlif {args.command}: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except (ValueError, OSError) as e:
+        # OSError: the file system (permissions, a full disk, a missing folder); ValueError:
+        # a value checked deep inside a library call. RuntimeErrors and the rest are bugs and
+        # keep their traceback.
+        if args.debug:
+            raise
+        print(f"softlif {args.command}: error: {e} (softlif --debug {args.command} ... shows "
+              "where)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

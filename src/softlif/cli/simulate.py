@@ -1,0 +1,134 @@
+"""`softlif simulate` and `softlif sweep`: the spiking net of a checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from ..io import write_json_atomic
+from .common import (
+    EXIT_OK,
+    UsageError,
+    add_data_args,
+    add_sim_args,
+    cli_options,
+    emit,
+    float_list,
+    load_ck,
+    load_test_data,
+    sim_settings,
+    window_list,
+)
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from ..evaluate import ann_errors, run_snn
+
+    s = sim_settings(args)  # arguments first: they fail before anything is loaded
+    if args.figures and not args.out:
+        raise UsageError("--figures needs --out")
+    ck = load_ck(args.checkpoint)
+    x, y = load_test_data(args, ck)
+    keep = min(100, len(x)) if args.figures else 0
+    res, summary, snn = run_snn(ck, x, y, s, keep_neuron_counts=keep,
+                                progress=not args.no_progress)
+    summary = {**ann_errors(ck, x, y, s.device), **summary,
+               "checkpoint": {"path": args.checkpoint, "epochs": ck.epoch,
+                              "config": ck.config, "metrics": ck.metrics}}
+    curves = {}
+    for c0 in args.curve_c0:
+        if c0 < s.presentation_time:
+            c1, err = res.error_vs_c1(y, c0)
+            curves[str(c0)] = {"c1_s": c1.tolist(), "error": err.tolist()}
+    summary["error_vs_c1"] = curves
+    if args.figures:
+        from ..report import write_figures
+
+        summary["figures"] = write_figures(ck, res, summary, snn, x[:keep], y, Path(args.out),
+                                           args.curve_c0)
+    if args.out:
+        out = Path(args.out)
+        write_json_atomic(out / "config.json", cli_options(args))
+        write_json_atomic(out / "simulate.json", summary)
+    emit(args, summary, lambda: format_sim_summary(summary))
+    return EXIT_OK
+
+
+def format_sim_summary(s: dict[str, Any]) -> str:
+    e = s["energy"]
+    lines = []
+    if "relu_error" in s:
+        lines.append(f"ReLU ANN error        {s['relu_error'] * 100:6.2f} %")
+    lines.append(f"soft-LIF ANN error    {s['ann_error'] * 100:6.2f} %")
+    if "ann_error_hard" in s:
+        lines.append(f"hard-LIF ANN error    {s['ann_error_hard'] * 100:6.2f} %  "
+                     "(rate net with the spiking neuron's curve: predicts the SNN)")
+    c0, c1 = s["window_s"]
+    st = s["settings"]
+    lines.append(f"LIF SNN error         {s['snn_error'] * 100:6.2f} %  ({s['images']} images, "
+                 f"{st['synapse']} tau_s {st['tau_s'] * 1e3:g} ms, window {c0 * 1e3:g}-"
+                 f"{c1 * 1e3:g} ms of {st['presentation_time'] * 1e3:g} ms)")
+    lines.append("rates per layer (Hz)  SNN " + ", ".join(f"{r:.1f}" for r in s["snn_rates_hz"])
+                 + "; ANN hard-rate prediction "
+                 + ", ".join(f"{r:.1f}" for r in s["predicted_rates_hz"]))
+    lines.append(f"mean rate             {s['mean_rate_hz']:.2f} Hz")
+    lines.append(f"synops/s              {e['synops_per_s']:,.0f}   updates/s "
+                 f"{e['updates_per_s']:,.0f}")
+    lines.append(f"efficiency            {e['efficiency']:.2f}x the ANN's flops "
+                 f"({e['ann_flops']:,.0f} vs {e['snn_energy']:,.0f} flop-equivalents per image)")
+    lines.append(f"simulation            {s['images_per_second']:.1f} images/s")
+    return "\n".join(lines)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from ..evaluate import sweep
+
+    ck = load_ck(args.checkpoint)
+    base = sim_settings(args)
+    x, y = load_test_data(args, ck)
+    rows = sweep(ck, x, y, base, args.taus, args.times, args.windows,
+                 progress=not args.no_progress)
+    if args.out:
+        write_json_atomic(Path(args.out) / "config.json", cli_options(args))
+        write_json_atomic(Path(args.out) / "sweep.json", rows)
+
+    def text() -> str:
+        lines = [f"{'tau_s (ms)':>10} {'c0 (ms)':>8} {'c1 (ms)':>8} {'error (%)':>10} "
+                 f"{'efficiency':>10}"]
+        lines += [f"{r['tau_s'] * 1e3:10g} {r['c0'] * 1e3:8g} {r['c1'] * 1e3:8g} "
+                  f"{r['error'] * 100:10.2f} {r['efficiency']:9.2f}x" for r in rows]
+        return "\n".join(lines)
+
+    emit(args, {"rows": rows}, text)
+    return EXIT_OK
+
+
+def register(sub: Any, datasets: list[str]) -> None:
+    """Add `simulate`, `sweep` to the subparsers ``sub``."""
+    s = sub.add_parser("simulate", help="convert a checkpoint and simulate it as a spiking net")
+    s.add_argument("checkpoint", help="checkpoint.pt written by `softlif train`")
+    add_data_args(s, datasets)
+    add_sim_args(s)
+    s.add_argument("--curve-c0", type=float_list("--curve-c0"), default=[0.0, 0.02, 0.05, 0.1],
+                   help="window starts (s) for the error-vs-c1 curves")
+    s.add_argument("--out", help="write simulate.json and config.json here")
+    s.add_argument("--figures", action="store_true", help="also draw the figures into --out")
+    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_simulate)
+    w = sub.add_parser("sweep", help="error vs efficiency over tau_s, presentation time, window")
+    w.add_argument("checkpoint")
+    add_data_args(w, datasets)
+    add_sim_args(w)
+    w.add_argument("--taus", type=float_list("--taus"), default=[0.0, 0.002, 0.005],
+                   help="synaptic time constants (s)")
+    w.add_argument("--times", type=float_list("--times"), default=[0.2],
+                   help="presentation times (s), one simulation each per tau")
+    w.add_argument("--windows", type=window_list,
+                   default=[(0.12, 0.2), (0.04, 0.1), (0.05, 0.06), (0.02, 0.06), (0.01, 0.08)],
+                   help="C0:C1 pairs in seconds")
+    w.add_argument("--out")
+    w.add_argument("--no-progress", action="store_true")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=cmd_sweep)

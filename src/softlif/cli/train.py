@@ -1,0 +1,130 @@
+"""`softlif train`: train a rate network."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..io import write_json_atomic
+from .common import (
+    EXIT_OK,
+    NET_FOR_DATASET,
+    UsageError,
+    add_device_arg,
+    cli_options,
+    emit,
+    float_list,
+    load_data,
+    nonneg_float,
+    positive_float,
+    positive_int,
+)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from ..activations import use_fused_kernels
+    from ..networks import get_spec
+    from ..train import TrainConfig, train
+
+    net = args.net or NET_FOR_DATASET.get(args.dataset)
+    if net is None:
+        raise UsageError(f"--net is required for data set {args.dataset!r}")
+    spec = get_spec(net)
+    cfg = TrainConfig(
+        epochs=args.epochs, batch_size=args.batch_size, recipe=args.recipe, lr=args.lr,
+        noise_std=args.noise, noise_model=args.noise_model, noise_tau=args.noise_tau,
+        smoothing=args.smoothing,
+        anneal_to=None if args.no_anneal else args.anneal_to,
+        anneal_fraction=args.anneal_fraction, seed=args.seed,
+        weight_decay=tuple(args.weight_decay), init_from=args.init_from, init=args.init,
+        **({"precision": args.precision} if args.precision else {}),
+    )
+    out = Path(args.out)
+    train_split, test_split, pre = load_data(args.dataset, args.data_dir, args.limit_train,
+                                             args.limit_test, args)
+    if pre.output_shape != spec.input_shape:
+        hint = (" (pass --crop to crop larger images)" if pre.output_shape[1] > spec.input_shape[1]
+                else "")
+        raise UsageError(f"net {net} takes inputs of shape {spec.input_shape} (C, H, W); the "
+                         f"data give {pre.output_shape}{hint}")
+    if train_split.num_classes > spec.classes:
+        raise UsageError(f"the data have {train_split.num_classes} classes, net {net} has "
+                         f"{spec.classes} outputs; pick a net with at least as many (cifar100)")
+    if not args.no_fuse:
+        use_fused_kernels(True)
+    write_json_atomic(out / "config.json", {**cli_options(args), "train_config": cfg.__dict__})
+    log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
+    ck = train(spec, train_split, test_split, pre, cfg, activation=args.activation,
+               checkpoint_path=out / "checkpoint.pt", resume=args.resume,
+               progress=not args.no_progress, log=log, device=args.device)
+    summary = {"checkpoint": str(out / "checkpoint.pt"), "net": net,
+               "activation": args.activation, "epochs": ck.epoch, **ck.metrics}
+    summary.pop("history", None)
+    write_json_atomic(out / "train_metrics.json", ck.metrics)
+    short = dict(summary)
+    if "init_from" in short:  # the text form names the start, the JSON has all of it
+        short["init_from"] = f"{args.init_from} (after {short['init_from']['epochs']} epochs)"
+    emit(args, summary, lambda: "\n".join(f"{k:>18}: {v}" for k, v in short.items()))
+    return EXIT_OK
+
+
+def register(sub: Any, datasets: list[str]) -> None:
+    """Add `train` to the subparsers ``sub``."""
+    from ..networks import NETS
+
+    t = sub.add_parser("train", help="train a rate network (soft LIF, ReLU or IF)")
+    t.add_argument("--dataset", choices=datasets, default="embedded-mnist")
+    t.add_argument("--data-dir", help="folder with the data set's official files")
+    t.add_argument("--net", choices=list(NETS), help="network (default: the data set's)")
+    t.add_argument("--activation", choices=["softlif", "lif", "relu", "if"], default="softlif")
+    t.add_argument("--epochs", type=positive_int("--epochs"), default=15)
+    t.add_argument("--batch-size", type=positive_int("--batch-size"), default=128)
+    t.add_argument("--recipe", choices=["adam", "paper"], default="adam")
+    t.add_argument("--lr", type=positive_float("--lr"), default=2e-3)
+    t.add_argument("--weight-decay", type=float_list("--weight-decay"), default=[0.0],
+                   help="per weight layer, comma-separated (last value repeats)")
+    t.add_argument("--noise", type=nonneg_float("--noise"), default=None,
+                   help="training noise sigma in Hz (default: the neuron's, 10 Hz)")
+    t.add_argument("--noise-model", choices=["gaussian", "alpha", "lowpass"],  # NOISE_MODELS
+                   help="training noise: gaussian (sigma = --noise, the paper's) or the rate's "
+                        "spike train through an alpha/lowpass synapse of --noise-tau at a "
+                        "random phase (default gaussian)")
+    t.add_argument("--noise-tau", type=positive_float("--noise-tau"),
+                   help="synapse time constant (s) of the alpha/lowpass noise (default 0.005)")
+    t.add_argument("--smoothing", type=positive_float("--smoothing"), default=None,
+                   help="soft-LIF smoothing g (default 0.02)")
+    t.add_argument("--anneal-to", type=nonneg_float("--anneal-to"), default=0.002,
+                   help="anneal g to this over the last epochs (default 0.002)")
+    t.add_argument("--anneal-fraction", type=nonneg_float("--anneal-fraction"), default=0.3)
+    t.add_argument("--no-anneal", action="store_true", help="keep g constant")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--init", choices=["default", "paper"],
+                   help="initial weights: PyTorch's default, or the authors' Gaussian initW per "
+                        "layer (default: paper for --recipe paper, else default)")
+    t.add_argument("--precision", choices=["float32", "bfloat16"],
+                   help="arithmetic of the training steps: bfloat16 autocast for the linear "
+                        "layers (default; the rate nonlinearity, weights and evaluation stay "
+                        "float32) or float32 throughout")
+    t.add_argument("--crop", type=positive_int("--crop"),
+                   help="random crops of this side in training, the centre crop at test "
+                        "(default: the paper's for its data sets, none for your own)")
+    t.add_argument("--flip", action="store_true",
+                   help="random horizontal flips in training (default: the paper's)")
+    t.add_argument("--input-scale", choices=["unit", "0-255"],
+                   help="pixels in [0, 1] (unit, the default for your own data and MNIST) or "
+                        "0-255 (the authors' CIFAR/SVHN/ImageNet scale); the training mean image "
+                        "is subtracted either way")
+    t.add_argument("--limit-train", type=positive_int("--limit-train"))
+    t.add_argument("--limit-test", type=positive_int("--limit-test"))
+    t.add_argument("--out", default="runs/train", help="output folder")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    t.add_argument("--init-from", metavar="CHECKPOINT",
+                   help="start from this checkpoint's weights and neuron (fine-tuning) with a "
+                        "fresh optimizer and schedule; g starts where it ended unless --smoothing")
+    t.add_argument("--no-fuse", action="store_true", help="do not torch.compile the activations")
+    add_device_arg(t)
+    t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_train)
