@@ -236,3 +236,31 @@ def test_weights_that_do_not_fit_the_net_are_a_checkpoint_error(saved, tmp_path)
     torch.save(d, tmp_path / "bad.pt")
     with pytest.raises(CheckpointError, match="do not fit"):
         load_checkpoint(tmp_path / "bad.pt").build_model()
+
+
+def test_checkpoint_pickle_is_dry_run_before_torch_allocates(tmp_path):
+    """torch's weights_only loader admits bytearray (bytearray(2**33) allocates 8 GiB) and
+    allocates storages at their declared size; the dry run refuses both first."""
+    import io
+    import pickle
+    import zipfile
+
+    bomb = tmp_path / "bytearray.pt"
+    torch.save({"format": "softlif-checkpoint-1", "x": bytearray(16)}, bomb)
+    with pytest.raises(CheckpointError, match="refusing global (__builtin__|builtins).bytearray"):
+        load_checkpoint(bomb)
+
+    class Declares(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, str) and obj == "S":
+                return ("storage", torch.FloatStorage, "0", "cpu", 2**40)
+            return None
+
+    buf = io.BytesIO()
+    Declares(buf, protocol=2).dump({"format": "softlif-checkpoint-1", "w": "S"})
+    huge = tmp_path / "huge.pt"
+    with zipfile.ZipFile(huge, "w") as z:
+        z.writestr("archive/data.pkl", buf.getvalue())
+        z.writestr("archive/data/0", bytes(8))
+    with pytest.raises(CheckpointError, match="declares 4,398,046,511,104 bytes, the file holds 8"):
+        load_checkpoint(huge)

@@ -8,6 +8,11 @@ file and the field. Simulation and evaluation import this module, never the trai
 
 from __future__ import annotations
 
+import collections
+import io
+import pickle
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +92,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist (train one with `softlif train`)")
+    dry_run(path)  # globals and storage sizes checked before torch allocates anything
     try:
         d = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
@@ -141,6 +147,89 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if ck.epoch < 0:
         raise CheckpointError(f"{path}: field 'epoch' is negative ({ck.epoch})")
     return ck
+
+
+# -- a dry run of the checkpoint's pickle, before torch.load --------------------------------
+# torch's weights_only unpickler admits callables such as bytearray (bytearray(2**33) in a
+# 1 kB file allocates 8 GiB) and allocates each tensor storage at the size the pickle declares.
+# The dry run replays the pickle with inert stand-ins: it admits only the globals softlif's own
+# checkpoints contain and checks every declared storage against the bytes the file holds.
+
+_STORAGE_ITEMSIZE = {"FloatStorage": 4, "DoubleStorage": 8, "HalfStorage": 2,
+                     "BFloat16Storage": 2, "LongStorage": 8, "IntStorage": 4, "ShortStorage": 2,
+                     "CharStorage": 1, "ByteStorage": 1, "BoolStorage": 1, "UntypedStorage": 1}
+_PICKLE_CAP = 64 * 2**20  # bytes of pickle (the tensors' data are separate records)
+
+
+class _StorageType:
+    def __init__(self, itemsize: int) -> None:
+        self.itemsize = itemsize
+
+
+def _inert(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+class _DryRun(pickle.Unpickler):
+    def __init__(self, data: bytes, records: dict[str, int], source: str) -> None:
+        super().__init__(io.BytesIO(data))
+        self.records, self.source = records, source
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "collections" and name == "OrderedDict":
+            return collections.OrderedDict
+        if module == "torch" and name in _STORAGE_ITEMSIZE:
+            return _StorageType(_STORAGE_ITEMSIZE[name])
+        if (module == "torch._utils" and name.startswith("_rebuild_")) or (
+                module == "torch" and name in ("device", "Size")):
+            return _inert
+        raise CheckpointError(f"{self.source}: refusing global {module}.{name}; softlif "
+                              "checkpoints hold only tensors, numbers, strings and containers")
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"):
+            raise CheckpointError(f"{self.source}: unexpected persistent id {pid!r:.80}")
+        kind, key, numel = pid[1], pid[2], pid[4]
+        if not isinstance(kind, _StorageType) or not isinstance(numel, int) or numel < 0:
+            raise CheckpointError(f"{self.source}: malformed storage {pid!r:.80}")
+        have = self.records.get(str(key))
+        if have is None or numel * kind.itemsize > have:
+            raise CheckpointError(f"{self.source}: a tensor storage declares "
+                                  f"{numel * kind.itemsize:,} bytes, the file holds "
+                                  f"{have if have is not None else 'none'} for it: damaged")
+        return None
+
+
+def dry_run(path: Path) -> None:
+    """Check ``path``'s pickle (globals, storage sizes) without allocating what it declares.
+
+    Raises CheckpointError for anything a softlif checkpoint never contains."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            infos = z.infolist()
+            pkl = [i for i in infos if i.filename.endswith("/data.pkl")]
+            if len(pkl) != 1:
+                raise CheckpointError(f"{path} is not a softlif checkpoint (no single data.pkl "
+                                      "record: not written by torch.save)")
+            if pkl[0].file_size > _PICKLE_CAP:
+                raise CheckpointError(f"{path}: its pickle declares {pkl[0].file_size:,} bytes "
+                                      f"(at most {_PICKLE_CAP:,})")
+            prefix = pkl[0].filename[: -len("data.pkl")] + "data/"
+            records = {i.filename[len(prefix):]: i.file_size for i in infos
+                       if i.filename.startswith(prefix)}
+            data = z.read(pkl[0])
+    except CheckpointError:
+        raise
+    except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as e:
+        raise CheckpointError(f"{path} is not a readable softlif checkpoint ({type(e).__name__}: "
+                              f"{e}). Checkpoints are written by `softlif train`."[:400]) from None
+    try:
+        _DryRun(data, records, str(path)).load()
+    except CheckpointError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a damaged pickle raises many types
+        raise CheckpointError(f"{path}: damaged checkpoint pickle ({type(e).__name__}: "
+                              f"{e})"[:400]) from None
 
 
 _FIELDS = ("spec", "activation", "neuron", "preprocess", "state_dict", "config", "metrics",
