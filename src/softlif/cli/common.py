@@ -172,7 +172,8 @@ def sim_settings(args: argparse.Namespace) -> Any:
 
     t = args.presentation_time
     c1 = t if args.c1 is None else args.c1
-    c0 = args.c0 if args.c0 is not None else max(0.0, c1 - 0.08)  # never clamped
+    # never clamped; the default rounded to the nanosecond (0.2 - 0.08 is 0.12000000000000001)
+    c0 = args.c0 if args.c0 is not None else max(0.0, round(c1 - 0.08, 9))
     if not 0 <= c0 < c1 <= t + 1e-12:
         raise UsageError(f"window must satisfy 0 <= --c0 < --c1 <= --presentation-time ({t} s); "
                          f"got c0={c0}, c1={c1}")
