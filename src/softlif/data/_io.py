@@ -4,36 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from .errors import DataError
-
 GZIP_MAGIC = b"\x1f\x8b"
-
-
-def read_bytes(path: Path) -> bytes:
-    """Return the contents of ``path``, decompressed if it is gzipped (detected by content),
-    at most ``LIMITS.max_bytes`` of them (a gzip bomb stops at the cap, not at its end).
-
-    Raises:
-        DataError: the file cannot be read, its gzip stream is truncated or corrupt, or it
-            holds more than the cap.
-    """
-    from .limits import LIMITS
-
-    cap = LIMITS.max_bytes
-    try:
-        with open_maybe_gzip(path) as f:
-            data = f.read(cap + 1)
-    except (OSError, EOFError, zlib.error) as e:
-        raise DataError(f"{path}: cannot read, or corrupt or truncated gzip data ({e})") from e
-    if len(data) > cap:
-        raise DataError(f"{path}: holds more than the cap of {cap:,} bytes (raise it with "
-                        "SOFTLIF_MAX_BYTES if the file is genuine)")
-    return data
 
 
 @contextlib.contextmanager

@@ -16,7 +16,8 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import numpy as np
 
@@ -63,6 +64,34 @@ def check_alloc(source: str, what: str, shape: tuple[int, ...], itemsize: int) -
                         f"above the cap of {LIMITS.max_bytes:,} bytes (raise it with "
                         "SOFTLIF_MAX_BYTES if the file is genuine)")
     return nbytes
+
+
+def check_file_size(path: Path) -> int:
+    """Size of ``path`` in bytes if within ``LIMITS.max_bytes``, else a :class:`DataError`
+    (also for a file that cannot be read)."""
+    try:
+        size = path.stat().st_size
+    except OSError as e:
+        raise DataError(f"{path}: cannot read file ({e})") from e
+    if size > LIMITS.max_bytes:
+        raise DataError(f"{path}: {size:,} bytes, above the cap of {LIMITS.max_bytes:,} (raise "
+                        "it with SOFTLIF_MAX_BYTES if the file is genuine)")
+    return size
+
+
+def check_npy_header(f: IO[bytes], source: str, what: str) -> None:
+    """Read a .npy header from the stream ``f`` (not its data) and check the declared dtype
+    (no object arrays) and size against the caps, before numpy allocates anything."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version in ((2, 0), (3, 0)):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        raise DataError(f"{source}: unknown .npy version {version}")
+    if dtype.hasobject:
+        raise DataError(f"{source}: object arrays (pickles) are refused; store numbers only")
+    check_alloc(source, what, tuple(shape), dtype.itemsize)
 
 
 def default_classes(labels: Any, source: str) -> list[str]:

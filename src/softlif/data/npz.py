@@ -12,7 +12,7 @@ import numpy as np
 
 from ._io import check_split
 from .errors import DataError, missing_files_error
-from .limits import check_alloc, default_classes
+from .limits import check_npy_header, default_classes
 from .split import ArraySplit, check_arrays
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -81,19 +81,7 @@ def _check_npz_headers(path: Path) -> None:
                 if not info.filename.endswith(".npy"):
                     continue
                 with zf.open(info) as f:
-                    version = np.lib.format.read_magic(f)
-                    if version == (1, 0):
-                        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-                    elif version in ((2, 0), (3, 0)):
-                        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-                    else:
-                        raise DataError(f"{path}[{info.filename}]: unknown .npy version "
-                                        f"{version}")
-                if dtype.hasobject:
-                    raise DataError(f"{path}[{info.filename}]: object arrays (pickles) are "
-                                    "refused; store numbers only")
-                check_alloc(f"{path}[{info.filename}]", "the .npy header", tuple(shape),
-                            dtype.itemsize)
+                    check_npy_header(f, f"{path}[{info.filename}]", "the .npy header")
     except DataError:
         raise
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error, KeyError,

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError
-from .limits import LIMITS, check_alloc
+from .limits import check_alloc, check_file_size
 
 # Stand-ins for the globals a CIFAR python file names. numpy's own dtype/_reconstruct accept
 # states that crash the interpreter (a dtype rebuilt with a bad state segfaulted), and
@@ -229,10 +229,7 @@ def safe_pickle_load(path: str | Path) -> Any:
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > LIMITS.max_bytes:
-            raise DataError(f"{path}: {size:,} bytes, above the cap of {LIMITS.max_bytes:,} "
-                            "(raise it with SOFTLIF_MAX_BYTES if the file is genuine)")
+        check_file_size(path)
         data = path.read_bytes()
     except OSError as e:
         raise DataError(f"{path}: cannot read file ({e})") from e

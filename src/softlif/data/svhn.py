@@ -13,7 +13,7 @@ import numpy as np
 
 from ._io import check_split, require_dir
 from .errors import DataError, missing_files_error
-from .limits import LIMITS, check_alloc
+from .limits import check_file_size, check_npy_header
 from .split import ArraySplit
 
 SVHN_CLASSES = [str(d) for d in range(10)]
@@ -57,13 +57,7 @@ def _loadmat(path: Path) -> dict:
         raise ImportError(
             "reading SVHN .mat files needs scipy: pip install softlif[data] (or pip install scipy)"
         ) from e
-    try:
-        size = path.stat().st_size
-    except OSError as e:
-        raise DataError(f"{path}: cannot read file ({e})") from e
-    if size > LIMITS.max_bytes:
-        raise DataError(f"{path}: {size:,} bytes, above the cap of {LIMITS.max_bytes:,} (raise "
-                        "it with SOFTLIF_MAX_BYTES if the file is genuine)")
+    check_file_size(path)
     with tempfile.TemporaryDirectory(prefix="softlif-mat-") as out:
         proc = subprocess.run([sys.executable, "-c", _CHILD, str(path), out],
                               capture_output=True, text=True, check=False)
@@ -77,10 +71,7 @@ def _loadmat(path: Path) -> dict:
         for k in ("X", "y"):
             f = Path(out) / f"{k}.npy"
             with open(f, "rb") as fh:
-                version = np.lib.format.read_magic(fh)
-                shape, _, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
-                                   else np.lib.format.read_array_header_2_0(fh))
-            check_alloc(f"{path}[{k}]", "the MAT variable", tuple(shape), dtype.itemsize)
+                check_npy_header(fh, f"{path}[{k}]", "the MAT variable")
             arrays[k] = np.load(f, allow_pickle=False)
     return arrays
 
