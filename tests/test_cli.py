@@ -295,3 +295,99 @@ def test_python_dash_m_softlif_runs_the_command_line():
     bad = subprocess.run([sys.executable, "-m", "softlif", "energy", "--net", "mnist"],
                          capture_output=True, text=True, check=False, timeout=120)
     assert bad.returncode == 2 and "--rates" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _mnist_folder(root, n_train=240, n_test=60, classes=4):
+    """The embedded MNIST subset's first images of ``classes`` digits as grey PNG files in
+    root/{train,test}/<digit>/, and the same images in the folder's (class, name) order."""
+    import numpy as np
+    from PIL import Image
+
+    from softlif.data import load_embedded_mnist
+
+    out = {}
+    for split, data, n in zip(("train", "test"), load_embedded_mnist(), (n_train, n_test),
+                              strict=True):
+        keep = np.flatnonzero(data.labels < classes)[:n]
+        order = sorted(keep, key=lambda i: (int(data.labels[i]), f"{i:05d}.png"))
+        for i in keep:
+            d = root / split / str(int(data.labels[i]))
+            d.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(data.images[i, 0]).save(d / f"{i:05d}.png")
+        out[split] = (data.images[order], data.labels[order])
+    return out
+
+
+def test_image_folder_trains_lazily_like_the_same_images_in_memory(capsys, tmp_path):
+    """`train --dataset folder` decodes a batch at a time (here in a worker process) and gives
+    the same checkpoint, bit for bit, as the same images in the same order from an .npz; grey
+    PNGs are read as one channel. `simulate` on the folder decodes only the --images it needs
+    and gives the npz's figures."""
+    import numpy as np
+
+    from softlif.checkpoint import load_checkpoint
+
+    arrays = _mnist_folder(tmp_path / "digits")
+    npz = tmp_path / "digits.npz"
+    np.savez(npz, x_train=arrays["train"][0], y_train=arrays["train"][1],
+             x_test=arrays["test"][0], y_test=arrays["test"][1])
+    common = ["--net", "mnist", "--epochs", "2", "--batch-size", "64", "--no-progress",
+              "--no-fuse", "--json", "--precision", "float32"]
+    code, _, err = run(capsys, "train", "--dataset", "folder", "--data-dir",
+                       str(tmp_path / "digits"), "--workers", "1", *common, "--out",
+                       str(tmp_path / "lazy"))
+    assert code == 0, err
+    code, _, err = run(capsys, "train", "--dataset", "npz", "--data-dir", str(npz), *common,
+                       "--out", str(tmp_path / "mem"))
+    assert code == 0, err
+    lazy = load_checkpoint(tmp_path / "lazy" / "checkpoint.pt")
+    mem = load_checkpoint(tmp_path / "mem" / "checkpoint.pt")
+    assert lazy.preprocess.input_shape == (1, 28, 28)
+    assert torch.equal(lazy.preprocess.mean_image, mem.preprocess.mean_image)
+    for k, v in mem.state_dict.items():
+        assert torch.equal(lazy.state_dict[k], v), k
+    assert lazy.metrics["history"] == [
+        {**r, "seconds": lr["seconds"]} for r, lr in zip(mem.metrics["history"],
+                                                          lazy.metrics["history"], strict=True)]
+    figures = []
+    for data in (["folder", "--data-dir", str(tmp_path / "digits")],
+                 ["npz", "--data-dir", str(npz)]):
+        code, o, err = run(capsys, "simulate", str(tmp_path / "lazy" / "checkpoint.pt"),
+                           "--dataset", *data, "--images", "40", "--order", "shuffled",
+                           "--presentation-time", "0.04", "--c0", "0.02", "--no-fuse",
+                           "--no-progress", "--json")
+        assert code == 0, err
+        r = json.loads(o)
+        figures.append((r["images"], r["snn_error"], r["snn_rates_hz"]))
+    assert figures[0] == figures[1] and figures[0][0] == 40
+
+
+def test_image_folder_of_mixed_sizes_names_the_file_and_the_fix(capsys, tmp_path):
+    from PIL import Image
+
+    _mnist_folder(tmp_path / "digits", n_train=40, n_test=10, classes=2)
+    odd = tmp_path / "digits" / "train" / "1" / "zz-odd.png"
+    Image.new("L", (30, 28)).save(odd)
+    code, _, err = run(capsys, "train", "--dataset", "folder", "--data-dir",
+                       str(tmp_path / "digits"), "--net", "mnist", "--epochs", "1",
+                       "--no-progress", "--no-fuse", "--out", str(tmp_path / "x"))
+    assert code == 1 and "zz-odd.png" in err and "--image-size" in err
+    assert "Traceback" not in err
+    code, _, err = run(capsys, "train", "--dataset", "folder", "--data-dir",
+                       str(tmp_path / "digits"), "--net", "mnist", "--epochs", "1",
+                       "--image-size", "28", "--no-progress", "--no-fuse", "--json",
+                       "--out", str(tmp_path / "y"))
+    assert code == 0, err
+
+
+def test_lazy_test_set_refuses_to_decode_more_than_the_cap(capsys, tmp_path, monkeypatch):
+    from softlif.data.images import load_image_folder
+    from softlif.data.limits import LIMITS
+
+    _mnist_folder(tmp_path / "digits", n_train=20, n_test=20, classes=2)
+    monkeypatch.setattr(LIMITS, "max_bytes", 10 * 28 * 28)
+    test = load_image_folder(tmp_path / "digits", "test")
+    with pytest.raises(Exception, match=r"20 decoded images.*above the cap"):
+        test.load()
+    x, y = test.load(list(range(10)))
+    assert x.shape == (10, 1, 28, 28) and x.dtype == torch.uint8 and len(y) == 10

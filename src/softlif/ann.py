@@ -6,27 +6,37 @@ neither training nor simulation.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from .activations import RateNeuron, set_rate_mode
-from .data import Preprocess
+from .data import ArraySplit, Preprocess
+from .data.batches import chunks, iter_batches
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, pre: Preprocess, batch_size: int = 500,
-            mode: str | None = None) -> torch.Tensor:
-    """Logits of ``model`` (eval mode) on uint8 ``images``; ``mode`` = "soft"/"hard" switches
-    every RateNeuron temporarily."""
+def predict(model: nn.Module, images: torch.Tensor | ArraySplit | Dataset, pre: Preprocess,
+            batch_size: int = 500, mode: str | None = None, workers: int = 0) -> torch.Tensor:
+    """Logits of ``model`` (eval mode) on uint8 ``images`` (a tensor (N, C, H, W), an
+    :class:`ArraySplit` or a lazy data set, decoded ``batch_size`` at a time by ``workers``
+    processes); ``mode`` = "soft"/"hard" switches every RateNeuron temporarily."""
     was = model.training
     dev = next(model.parameters()).device
     modes = {m: m.mode for m in model.modules() if isinstance(m, RateNeuron)}
     model.eval()
     if mode is not None:
         set_rate_mode(model, mode)  # type: ignore[arg-type]
+    if isinstance(images, torch.Tensor):
+        batches: Iterable[torch.Tensor] = (images[i:i + batch_size]
+                                           for i in range(0, len(images), batch_size))
+    else:
+        batches = (x for x, _ in iter_batches(images, chunks(len(images), batch_size),  # type: ignore[arg-type]
+                                              workers=workers))
     try:
-        return torch.cat([model(pre.test(images[i:i + batch_size]).to(dev)).cpu()
-                          for i in range(0, len(images), batch_size)])
+        return torch.cat([model(pre.test(x).to(dev)).cpu() for x in batches])
     finally:
         for m, md in modes.items():
             m.mode = md

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import torch
 
 from .activations import RateNeuron
@@ -79,23 +80,27 @@ class SimSettings:
 TestOrder = Literal["dataset", "shuffled"]
 
 
+def test_indices(total: int, n: int | None = None, order: TestOrder = "dataset",
+                 seed: int = 0) -> np.ndarray:
+    """Indices (int64) of the test images to evaluate out of ``total``: the first ``n`` in the
+    data set's order, or, with ``order="shuffled"``, the first ``n`` of a fixed pseudo-random
+    order (a permutation seeded with ``seed``). The order matters twice: ``n`` < N takes a
+    prefix, and images are shown back to back, so a test set sorted by class (such as the JPEG
+    copy of CIFAR-10) would give a prefix of one or two classes and streams of one class.
+    """
+    n = total if n is None else min(n, total)
+    if order == "shuffled":
+        return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].numpy()
+    if order == "dataset":
+        return np.arange(n, dtype=np.int64)
+    raise ValueError(f"order must be 'dataset' or 'shuffled', got {order!r}")
+
+
 def select_test(images: Any, labels: Any, n: int | None = None, order: TestOrder = "dataset",
                 seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """The test images (uint8 ``(N, C, H, W)``) and labels to evaluate, as tensors: the first
-    ``n`` in the data set's order, or, with ``order="shuffled"``, in a fixed pseudo-random order
-    (a permutation seeded with ``seed``). The order matters twice: ``n`` < N takes a prefix, and
-    images are shown back to back, so a test set sorted by class (such as the JPEG copy of
-    CIFAR-10) would give a prefix of one or two classes and streams of one class.
-    """
-    total = len(labels)
-    n = total if n is None else min(n, total)
-    idx: Any
-    if order == "shuffled":
-        idx = torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n].numpy()
-    elif order == "dataset":
-        idx = slice(0, n)
-    else:
-        raise ValueError(f"order must be 'dataset' or 'shuffled', got {order!r}")
+    """The test images (uint8 ``(N, C, H, W)``) and labels at :func:`test_indices`, as
+    tensors."""
+    idx = test_indices(len(labels), n, order, seed)
     return torch.as_tensor(images[idx]), torch.as_tensor(labels[idx])
 
 

@@ -33,12 +33,14 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from .activations import set_smoothing
 from .ann import error_rate, predict
 from .checkpoint import CHECKPOINT_FORMAT, Checkpoint, load_checkpoint
 from .data import ArraySplit, Preprocess
+from .data.batches import iter_batches, split_labels
 from .errors import SoftlifError
 from .layers import LocallyConnected2d
 from .networks import NetSpec, build, init_paper, spec_to_dict
@@ -169,8 +171,8 @@ def smoothing_at(cfg: TrainConfig, g0: float, progress: float) -> float:
 
 def train(
     spec: NetSpec,
-    train_split: ArraySplit,
-    test_split: ArraySplit,
+    train_split: ArraySplit | Dataset,
+    test_split: ArraySplit | Dataset,
     pre: Preprocess,
     cfg: TrainConfig,
     activation: str = "softlif",
@@ -179,6 +181,7 @@ def train(
     progress: bool = True,
     log: Callable[[str], None] = print,
     device: str | torch.device = "cpu",
+    workers: int = 0,
 ) -> Checkpoint:
     """Train ``spec`` on ``train_split`` and return the final checkpoint.
 
@@ -187,7 +190,9 @@ def train(
 
     ``device`` ("cpu", "cuda", "cuda:1", ...) holds the model and runs the steps; data stay in
     host memory, are augmented there (the same random draws on every device) and go to the
-    device one batch at a time. Checkpoints always hold CPU tensors.
+    device one batch at a time. Checkpoints always hold CPU tensors. The splits are in-memory
+    :class:`ArraySplit` s or lazy data sets (image folders, ImageNet) decoded one batch at a
+    time by ``workers`` processes (0: this one); the results do not depend on ``workers``.
 
     The checkpoint is saved after every epoch when ``checkpoint_path`` is given; with
     ``resume=True`` training continues from it (same config), bit for bit as if uninterrupted.
@@ -228,11 +233,8 @@ def train(
     autocast = torch.autocast(device.type, dtype=torch.bfloat16,
                               enabled=cfg.precision == "bfloat16")
     opt = make_optimizer(model, cfg)
-    x_train = torch.from_numpy(train_split.images)
-    y_train = torch.from_numpy(train_split.labels)
-    x_test = torch.from_numpy(test_split.images)
-    y_test = torch.from_numpy(test_split.labels)
-    n = len(x_train)
+    y_test = split_labels(test_split)
+    n = len(train_split)  # type: ignore[arg-type]
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
     g0 = neuron.smoothing if neuron is not None else 0.0
@@ -270,19 +272,19 @@ def train(
         bar = tqdm(range(steps_per_epoch), disable=not progress, leave=False,
                    desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch")
         loss_sum, seen = 0.0, 0
-        for step in bar:
+        batches = iter_batches(train_split, perm.split(cfg.batch_size), workers=workers)
+        for step, (x_u8, y) in zip(bar, batches, strict=True):
             progress_frac = (epoch * steps_per_epoch + step) / total
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * g["lr_mult"] * lr_factor(cfg, progress_frac)
             if neuron is not None:
                 set_smoothing(model, smoothing_at(cfg, g0, progress_frac))
-            idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            x = pre.train(x_train[idx], gen).to(device, non_blocking=True)
+            x = pre.train(x_u8, gen).to(device, non_blocking=True)
             if x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast:
                 logits = model(x)
-            loss = nn.functional.cross_entropy(logits.float(), y_train[idx].to(device))
+            loss = nn.functional.cross_entropy(logits.float(), y.to(device))
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"training diverged at epoch {epoch + 1}, step {step + 1} (loss {loss.item()})"
@@ -291,8 +293,8 @@ def train(
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            seen += len(idx)
+            loss_sum += float(loss.detach()) * len(y)
+            seen += len(y)
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
         bar.close()
@@ -301,13 +303,14 @@ def train(
         if neuron is not None:
             set_smoothing(model, g_now)  # type: ignore[arg-type]
         record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss_sum / seen,
-                                  "test_error": error_rate(predict(model, x_test, pre), y_test),
+                                  "test_error": error_rate(predict(model, test_split, pre,
+                                                                workers=workers), y_test),
                                   "seconds": wall}
         if neuron is not None:
             record["smoothing"] = g_now
             if isinstance(neuron, LIF):
                 record["test_error_hard"] = error_rate(
-                    predict(model, x_test, pre, mode="hard"), y_test)
+                    predict(model, test_split, pre, mode="hard", workers=workers), y_test)
         history.append(record)
         log("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                       for k, v in record.items()))

@@ -69,6 +69,10 @@ def positive_int(name: str) -> Callable[[str], int]:
     return number(name, int, 1, strict=False)
 
 
+def nonneg_int(name: str) -> Callable[[str], int]:
+    return number(name, int, 0, strict=False)
+
+
 def torch_device(value: str) -> str:
     """``--device``: a torch device that exists here (cpu, cuda, cuda:N, mps)."""
     import torch
@@ -123,9 +127,11 @@ def load_data(dataset: str, data_dir: str | None, limit_train: int | None = None
               limit_test: int | None = None, args: argparse.Namespace | None = None):
     """(train, test, preprocess) for a data set name; ``embedded-mnist`` needs no folder.
 
-    The paper's data sets get the paper's preprocessing; a user's own data (npz, idx) the
-    default one (mean image of its training split, [0, 1] scale). ``--crop``, ``--flip`` and
-    ``--input-scale`` (in ``args``) override either."""
+    The paper's data sets get the paper's preprocessing; a user's own data (npz, idx, folder)
+    the default one (mean image of its training split, [0, 1] scale). ``--crop``, ``--flip``
+    and ``--input-scale`` (in ``args``) override either. Image folders and ImageNet stay lazy
+    (decoded a batch at a time); their mean image comes from at most ``LAZY_MEAN_IMAGES``
+    evenly spaced training images."""
     from ..data import (
         PAPER_SETTINGS,
         ArraySplit,
@@ -139,11 +145,10 @@ def load_data(dataset: str, data_dir: str | None, limit_train: int | None = None
         train_split, test_split = load_embedded_mnist()
         dataset = "mnist"
     else:
-        loaded = (load_split(dataset, data_dir, "train"), load_split(dataset, data_dir, "test"))
-        if not all(isinstance(s, ArraySplit) for s in loaded):
-            raise CliError(f"{dataset}: training from lazily loaded image folders is not "
-                           "supported by `softlif train` yet; convert the data to .npz first")
-        train_split, test_split = loaded  # type: ignore[assignment]
+        size = getattr(args, "image_size", None)
+        opts = {"size": size} if size is not None and dataset in ("folder", "imagenet") else {}
+        train_split = load_split(dataset, data_dir, "train", **opts)  # type: ignore[assignment]
+        test_split = load_split(dataset, data_dir, "test", **opts)  # type: ignore[assignment]
     if limit_train:
         train_split = train_split.subset(list(range(min(limit_train, len(train_split)))))
     if limit_test:
@@ -151,15 +156,21 @@ def load_data(dataset: str, data_dir: str | None, limit_train: int | None = None
     crop = getattr(args, "crop", None)
     flip = getattr(args, "flip", False)
     scale = getattr(args, "input_scale", None)
+    mean_limit = None if isinstance(train_split, ArraySplit) else LAZY_MEAN_IMAGES
     if dataset in PAPER_SETTINGS and crop is None and not flip and scale is None:
-        pre = paper_preprocess(dataset, train_split)
+        pre = paper_preprocess(dataset, train_split, mean_limit=mean_limit)
     else:
         divisor = 1.0 if scale == "0-255" else 255.0
-        h, w = train_split.images.shape[2:]
+        h, w = train_split.image_shape[1:]
         if crop is not None and crop > min(h, w):
             raise UsageError(f"--crop {crop} is larger than the images ({h} x {w} pixels)")
-        pre = default_preprocess(train_split, crop=crop, flip=flip, pixel_divisor=divisor)
+        pre = default_preprocess(train_split, crop=crop, flip=flip, pixel_divisor=divisor,
+                                 mean_limit=mean_limit)
     return train_split, test_split, pre
+
+
+#: Training images averaged for the mean image of a lazy data set (image folder, ImageNet).
+LAZY_MEAN_IMAGES = 10_000
 
 
 NET_FOR_DATASET = {"mnist": "mnist", "embedded-mnist": "mnist", "fashion-mnist": "mnist",
@@ -185,28 +196,38 @@ def sim_settings(args: argparse.Namespace) -> Any:
 
 
 def load_test_data(args: argparse.Namespace, ck: Any):
-    """uint8 test images and labels: --images of them, in --order."""
-    from ..data import ArraySplit, load_embedded_mnist, load_split
+    """uint8 test images and labels: --images of them, in --order (a lazy image folder or
+    ImageNet decodes only those, refusing more than ``LIMITS.max_bytes`` up front)."""
+    from ..data import load_embedded_mnist, load_split
 
+    test: Any
     if args.dataset == "embedded-mnist":
         test = load_embedded_mnist()[1]
     else:
-        loaded = load_split(args.dataset, args.data_dir, "test")
-        if not isinstance(loaded, ArraySplit):
-            raise CliError(f"{args.dataset}: simulating lazily loaded image folders is not "
-                           "supported by the command line yet; convert the test set to .npz")
-        test = loaded
-    if tuple(test.images.shape[1:]) != ck.preprocess.input_shape:
-        raise CliError(f"test images have shape {tuple(test.images.shape[1:])}, the checkpoint "
-                       f"expects {ck.preprocess.input_shape}: wrong --dataset?")
-    return select_images(args, test.images, test.labels)
+        size = getattr(args, "image_size", None)
+        opts = {"size": size} if size is not None and args.dataset in ("folder", "imagenet") \
+            else {}
+        test = load_split(args.dataset, args.data_dir, "test", **opts)
+    if tuple(test.image_shape) != ck.preprocess.input_shape:
+        raise CliError(f"test images have shape {tuple(test.image_shape)}, the checkpoint "
+                       f"expects {ck.preprocess.input_shape}: wrong --dataset"
+                       f"{' or --image-size' if args.dataset in ('folder', 'imagenet') else ''}?")
+    return select_images(args, test)
 
 
-def select_images(args: argparse.Namespace, images: Any, labels: Any) -> tuple[Any, Any]:
-    """--images and --order applied to a test split; warns about a class-sorted order."""
-    from ..evaluate import select_test, sorted_by_class
+def select_images(args: argparse.Namespace, split: Any) -> tuple[Any, Any]:
+    """--images and --order applied to a test split (in memory or lazy: only the selected
+    images are decoded); warns about a class-sorted order."""
+    import torch
 
-    x, y = select_test(images, labels, args.images, args.order)
+    from ..data import ArraySplit
+    from ..evaluate import sorted_by_class, test_indices
+
+    idx = test_indices(len(split), args.images, args.order)
+    if isinstance(split, ArraySplit):
+        x, y = torch.as_tensor(split.images[idx]), torch.as_tensor(split.labels[idx])
+    else:
+        x, y = split.load(idx, workers=getattr(args, "workers", 0))
     if args.order == "dataset" and sorted_by_class(y):
         print("warning: the test images are sorted by class, so --images takes few classes "
               "and back-to-back streams see one class; use --order shuffled", file=sys.stderr)
@@ -257,6 +278,13 @@ def window_list(s: str) -> list[tuple[float, float]]:
 
 
 def add_data_args(q: argparse.ArgumentParser, datasets: list[str]) -> None:
-    """--dataset and --data-dir."""
+    """--dataset, --data-dir, and --image-size and --workers for image folders and ImageNet."""
     q.add_argument("--dataset", choices=datasets, default="embedded-mnist")
-    q.add_argument("--data-dir", help="folder with the data set's official files")
+    q.add_argument("--data-dir", help="folder with the data set's official files (npz: the "
+                                      ".npz file; folder: the folder holding train/ and test/)")
+    q.add_argument("--image-size", type=positive_int("--image-size"),
+                   help="folder, imagenet: resize the short side to this many pixels and take "
+                        "the centre square (default: folder keeps the images' own size, all "
+                        "equal; imagenet 256)")
+    q.add_argument("--workers", type=nonneg_int("--workers"), default=0,
+                   help="folder, imagenet: processes decoding images (default 0: this one)")

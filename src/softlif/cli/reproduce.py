@@ -45,8 +45,8 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     out = Path(args.out)
     spec = get_spec(conf.train.net or NET_FOR_DATASET.get(args.dataset, args.dataset))
     train_split, test_split, pre = load_data(args.dataset, args.data_dir, args.limit_train,
-                                             args.limit_test)
-    x, y = select_images(args, test_split.images, test_split.labels)
+                                             args.limit_test, args)
+    x, y = select_images(args, test_split)
     if not args.no_fuse:
         use_fused_kernels(True)
     log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))

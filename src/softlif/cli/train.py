@@ -12,6 +12,7 @@ from .common import (
     EXIT_OK,
     NET_FOR_DATASET,
     UsageError,
+    add_data_args,
     add_device_arg,
     cli_options,
     emit,
@@ -58,7 +59,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
     ck = train(spec, train_split, test_split, pre, cfg, activation=args.activation,
                checkpoint_path=out / "checkpoint.pt", resume=args.resume,
-               progress=not args.no_progress, log=log, device=args.device)
+               progress=not args.no_progress, log=log, device=args.device,
+               workers=args.workers)
     summary = {"checkpoint": str(out / "checkpoint.pt"), "net": net,
                "activation": args.activation, "epochs": ck.epoch, **ck.metrics}
     summary.pop("history", None)
@@ -75,8 +77,7 @@ def register(sub: Any, datasets: list[str]) -> None:
     from ..networks import NETS
 
     t = sub.add_parser("train", help="train a rate network (soft LIF, ReLU or IF)")
-    t.add_argument("--dataset", choices=datasets, default="embedded-mnist")
-    t.add_argument("--data-dir", help="folder with the data set's official files")
+    add_data_args(t, datasets)
     t.add_argument("--net", choices=list(NETS), help="network (default: the data set's)")
     t.add_argument("--activation", choices=["softlif", "lif", "relu", "if"], default="softlif")
     t.add_argument("--epochs", type=positive_int("--epochs"), default=15)

@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from ._io import check_split, require_dir
 from .errors import DataError, missing_files_error
-from .limits import LIMITS
+from .limits import LIMITS, check_alloc
 
 IMAGE_EXTENSIONS = (
     ".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp",
@@ -132,13 +132,64 @@ class ImageFileDataset(Dataset):
         self.mode = mode
         self.fast_decode = fast_decode
         self.source = source
+        self._shape: tuple[int, int, int] | None = None
 
     def __len__(self) -> int:
         return len(self.files)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         img = decode_image(self.files[index], self.size, self.mode, fast_decode=self.fast_decode)
+        if self.size is None and len(self.files) > 1:
+            shape = self.image_shape
+            if tuple(img.shape) != shape:
+                raise DataError(
+                    f"{self.files[index]}: image of {tuple(img.shape)} (C, H, W), the data set's "
+                    f"first image is {shape}: images of different sizes cannot be batched; "
+                    "give a size (--image-size) to resize and centre-crop them"
+                )
         return img, int(self.labels[index])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of every image: from ``size`` and ``mode``, or (``size=None``) from the
+        first file, decoded once."""
+        if self._shape is None:
+            if self.size is not None:
+                self._shape = (3 if self.mode == "RGB" else 1, self.size, self.size)
+            elif not self.files:
+                raise DataError(f"{self.source}: no images")
+            else:
+                first = decode_image(self.files[0], None, self.mode, fast_decode=False)
+                self._shape = (int(first.shape[0]), int(first.shape[1]), int(first.shape[2]))
+        return self._shape
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> ImageFileDataset:
+        """The images at ``index`` (in that order), still lazy."""
+        idx = np.asarray(index, dtype=np.int64)
+        sub = ImageFileDataset([self.files[i] for i in idx], self.labels[idx], self.classes,
+                               size=self.size, mode=self.mode, fast_decode=self.fast_decode,
+                               source=self.source)
+        sub._shape = self._shape
+        return sub
+
+    def load(self, index: Sequence[int] | np.ndarray | None = None, *,
+             workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode the images at ``index`` (default: all) into uint8 (N, C, H, W) and int64 (N,)
+        tensors, refusing (:class:`DataError`, before decoding) more than
+        ``LIMITS.max_bytes``; ``workers`` decoding processes (0: this one)."""
+        from .batches import iter_batches
+
+        idx = torch.arange(len(self)) if index is None else torch.as_tensor(
+            np.asarray(index, dtype=np.int64))
+        shape = (len(idx), *self.image_shape)
+        check_alloc(self.source, f"{len(idx):,} decoded images", shape, 1)
+        x = torch.empty(shape, dtype=torch.uint8)
+        y = torch.empty(len(idx), dtype=torch.int64)
+        pos = 0
+        for xb, yb in iter_batches(self, idx.split(256), workers=workers):
+            x[pos:pos + len(xb)], y[pos:pos + len(xb)] = xb, yb
+            pos += len(xb)
+        return x, y
 
     @property
     def num_classes(self) -> int:
@@ -247,7 +298,7 @@ def load_image_folder(
     split: Literal["train", "test"] = "train",
     *,
     size: int | None = None,
-    mode: Literal["RGB", "L"] = "RGB",
+    mode: Literal["RGB", "L", "auto"] = "auto",
 ) -> ImageFileDataset:
     """Lazy data set of your own images in a class-per-folder tree.
 
@@ -260,7 +311,8 @@ def load_image_folder(
         split: "train" or "test".
         size: resize short side + centre-crop to ``size`` x ``size``; None keeps the
             images' own size (then all must have the same size for batching).
-        mode: "RGB" or "L".
+        mode: "RGB", "L" (grey), or "auto" (the default): "L" when the first training image
+            (in sorted order) is grey, else "RGB", for both splits.
     """
     root = require_dir(root, "folder")
     split = check_split(split)
@@ -273,4 +325,26 @@ def load_image_folder(
         raise missing_files_error("folder", root, [f"{split}/"], expected_files("folder"))
     classes = class_subfolders(root / "train") if (root / "train").is_dir() else None
     files, labels, classes = scan_class_folders(sub, classes)
+    if mode == "auto":
+        mode = _file_mode(files[0] if split == "train" else _first_image(root / "train",
+                                                                           classes))
     return ImageFileDataset(files, labels, classes, size=size, mode=mode, source=str(sub))
+
+
+def _first_image(folder: Path, classes: list[str]) -> Path:
+    """The first image of ``folder``'s class tree in :func:`scan_class_folders` order."""
+    for c in classes:
+        found = list_images(folder / c, root=folder) if (folder / c).is_dir() else []
+        if found:
+            return found[0]
+    raise DataError(f"{folder}: no images in its class folders")
+
+
+def _file_mode(path: Path) -> Literal["RGB", "L"]:
+    """"L" for a grey image file (read from its header), else "RGB"."""
+    try:
+        with _pil().open(path) as im:
+            grey = im.mode in ("1", "L", "LA", "I", "I;16", "F")
+    except Exception as e:  # noqa: BLE001 - Pillow raises many types for corrupt files
+        raise DataError(f"{path}: cannot read image header ({type(e).__name__}: {e})") from e
+    return "L" if grey else "RGB"
