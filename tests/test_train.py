@@ -68,7 +68,7 @@ def test_resume_after_an_interruption_repeats_the_uninterrupted_run(tiny_mnist, 
     whole = _train(tiny_mnist, cfg)
 
     def stop_in_epoch_two(line: str) -> None:
-        if line.startswith("epoch 2"):
+        if line.startswith("epoch 1"):  # logged once epoch 1's checkpoint is on disk
             raise KeyboardInterrupt  # as if ^C came before the second checkpoint was written
 
     path = tmp_path / "checkpoint.pt"
@@ -264,3 +264,29 @@ def test_checkpoint_pickle_is_dry_run_before_torch_allocates(tmp_path):
         z.writestr("archive/data/0", bytes(8))
     with pytest.raises(CheckpointError, match="declares 4,398,046,511,104 bytes, the file holds 8"):
         load_checkpoint(huge)
+
+
+@pytest.mark.parametrize(("change", "match"), [
+    # 8 stored bytes viewed as 3 x 30000 x 30000 floats: 10.8 GB if anything touched it
+    (lambda d: d["preprocess"].update(
+        mean_image=torch.zeros(2).as_strided((3, 30000, 30000), (0, 0, 0))),
+     r"views 2,700,000,000 elements of a storage of 2"),
+    # a spec whose input would need terabytes of weights
+    (lambda d: d["spec"].update(input_shape=[1, 100000, 100000]),
+     r"net takes \(1, 100000, 100000\)"),
+    # a spec whose hidden layer would need 10^9 x 3136 weights; shapes are compared first
+    (lambda d: d["spec"]["layers"][4].update(units=10**9),
+     r"3 mismatch\(es\); '10.weight': the net wants \(10, 1000000000\)"),
+])
+def test_checkpoints_cannot_make_softlif_allocate(saved, tmp_path, change, match):
+    import copy
+    import resource
+
+    d = copy.deepcopy(saved)
+    change(d)
+    torch.save(d, tmp_path / "bomb.pt")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match=match):
+        load_checkpoint(tmp_path / "bomb.pt")
+    grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak
+    assert grown_kib < 500_000  # the refusal itself allocates nothing large

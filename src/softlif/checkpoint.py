@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import io
+import math
 import pickle
 import zipfile
 import zlib
@@ -146,7 +147,31 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
                               "softlif, lif, relu or if")
     if ck.epoch < 0:
         raise CheckpointError(f"{path}: field 'epoch' is negative ({ck.epoch})")
+    if ck.preprocess.output_shape != ck.spec.input_shape:
+        raise CheckpointError(f"{path}: its preprocessing gives inputs of shape "
+                              f"{ck.preprocess.output_shape}, its net takes {ck.spec.input_shape}")
+    _check_weights_fit(ck, path)
     return ck
+
+
+def _check_weights_fit(ck: Checkpoint, path: Path) -> None:
+    """The spec's parameter shapes, built on the meta device (no memory), must be the stored
+    weights' shapes: a spec claiming a (1, 100000, 100000) input cannot make softlif allocate
+    its weights."""
+    try:
+        with torch.device("meta"):
+            model = build(ck.spec, ck.activation, ck.neuron)  # type: ignore[arg-type]
+    except (ValueError, TypeError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: field 'spec' does not build a net ({e})"[:400]) from None
+    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    have = {k: tuple(v.shape) for k, v in ck.state_dict.items()}
+    if want != have:
+        diff = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+        k = diff[0]
+        raise CheckpointError(
+            f"{path}: the weights do not fit its {ck.spec.name} net with {ck.activation} units "
+            f"({len(diff)} mismatch(es); {k!r}: the net wants {want.get(k, 'nothing')}, the file "
+            f"holds {have.get(k, 'nothing')})")
 
 
 # -- a dry run of the checkpoint's pickle, before torch.load --------------------------------
@@ -180,6 +205,8 @@ class _DryRun(pickle.Unpickler):
             return collections.OrderedDict
         if module == "torch" and name in _STORAGE_ITEMSIZE:
             return _StorageType(_STORAGE_ITEMSIZE[name])
+        if module == "torch._utils" and name == "_rebuild_tensor_v2":
+            return self._check_view
         if (module == "torch._utils" and name.startswith("_rebuild_")) or (
                 module == "torch" and name in ("device", "Size")):
             return _inert
@@ -197,7 +224,29 @@ class _DryRun(pickle.Unpickler):
             raise CheckpointError(f"{self.source}: a tensor storage declares "
                                   f"{numel * kind.itemsize:,} bytes, the file holds "
                                   f"{have if have is not None else 'none'} for it: damaged")
-        return None
+        return _Storage(numel)
+
+    def _check_view(self, storage: Any, offset: Any, size: Any, stride: Any, *rest: Any) -> None:
+        """A tensor may view only elements its storage holds, each once: no stride-0 or
+        overlapping view that would expand 8 stored bytes into gigabytes."""
+        ok = (isinstance(storage, _Storage) and isinstance(offset, int) and offset >= 0
+              and isinstance(size, tuple) and isinstance(stride, tuple)
+              and len(size) == len(stride)
+              and all(isinstance(v, int) and v >= 0 for v in (*size, *stride)))
+        if not ok:
+            raise CheckpointError(f"{self.source}: malformed tensor record")
+        numel = math.prod(size)
+        last = offset + sum((n - 1) * st for n, st in zip(size, stride, strict=True))
+        if numel and (numel > storage.numel or last >= storage.numel
+                      or any(st == 0 for n, st in zip(size, stride, strict=True) if n > 1)):
+            raise CheckpointError(
+                f"{self.source}: a tensor of shape {size} views {numel:,} elements of a storage "
+                f"of {storage.numel:,} (strides {stride}): expanded or out of bounds, refused")
+
+
+class _Storage:
+    def __init__(self, numel: int) -> None:
+        self.numel = numel
 
 
 def dry_run(path: Path) -> None:
@@ -220,7 +269,8 @@ def dry_run(path: Path) -> None:
             data = z.read(pkl[0])
     except CheckpointError:
         raise
-    except (OSError, zipfile.BadZipFile, EOFError, zlib.error) as e:
+    except (OSError, zipfile.BadZipFile, EOFError, zlib.error, ValueError, NotImplementedError,
+            RuntimeError) as e:  # a damaged zip: bad names (UnicodeDecodeError), flags
         raise CheckpointError(f"{path} is not a readable softlif checkpoint ({type(e).__name__}: "
                               f"{e}). Checkpoints are written by `softlif train`."[:400]) from None
     try:

@@ -312,8 +312,6 @@ def train(
                 record["test_error_hard"] = error_rate(
                     predict(model, test_split, pre, mode="hard", workers=workers), y_test)
         history.append(record)
-        log("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
-                      for k, v in record.items()))
         ck = Checkpoint(
             spec=spec, activation=activation, neuron=neuron, preprocess=pre,
             state_dict=_to_cpu(model.state_dict()),
@@ -329,6 +327,9 @@ def train(
         )
         if checkpoint_path is not None:
             ck.save(checkpoint_path)
+        # logged once saved: an epoch in the log is an epoch a resume starts after
+        log("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                      for k, v in record.items()))
     if ck is None:  # resumed a finished run
         ck = load_checkpoint(checkpoint_path)  # type: ignore[arg-type]
     return ck
