@@ -18,10 +18,11 @@ from .ann import error_rate, predict
 from .checkpoint import Checkpoint
 from .config import check_bool, check_choice, check_float, check_int
 from .convert import SpikingNetwork, convert, verify
+from .distributed import ANN_CHUNK, current, sharded_chunks, simulate_sharded
 from .energy import energy_report
 from .errors import ConfigError
 from .networks import layer_table
-from .simulate import InitMode, Precision, SimResult, simulate
+from .simulate import InitMode, Precision, SimResult
 from .synapses import Synapse
 
 
@@ -129,10 +130,15 @@ def ann_errors(ck: Checkpoint, images: torch.Tensor, labels: torch.Tensor,
     """Test error of the ANN as trained (soft rate) and with the hard rate (predicts the SNN),
     evaluated on ``device``."""
     model = ck.build_model().to(device)
-    out = {"ann_error": error_rate(predict(model, images, ck.preprocess), labels)}
+    world = current()  # under torchrun: whole batches of ANN_CHUNK images per rank, gathered
+
+    def logits(mode: str | None) -> torch.Tensor:
+        return sharded_chunks(lambda a, b: predict(model, images[a:b], ck.preprocess,
+                                                   ANN_CHUNK, mode=mode), len(images), world)
+
+    out = {"ann_error": error_rate(logits(None), labels)}
     if any(isinstance(m, RateNeuron) for m in model.modules()):
-        out["ann_error_hard"] = error_rate(predict(model, images, ck.preprocess, mode="hard"),
-                                           labels)
+        out["ann_error_hard"] = error_rate(logits("hard"), labels)
     return out
 
 
@@ -145,12 +151,17 @@ def neuron_hard_rates(snn: SpikingNetwork, x: torch.Tensor) -> list[torch.Tensor
     return out
 
 
-def hard_rates(snn: SpikingNetwork, x: torch.Tensor, batch: int = 500) -> list[float]:
-    """Mean rate (Hz) per hidden layer that the hard-rate ANN predicts on ``x``."""
+def hard_rates(snn: SpikingNetwork, x: torch.Tensor, batch: int = ANN_CHUNK) -> list[float]:
+    """Mean rate (Hz) per hidden layer that the hard-rate ANN predicts on ``x`` (under torchrun
+    the batches are shared out and their sums gathered, then added in the same order)."""
+    def batch_sums(a: int, b: int) -> torch.Tensor:
+        return torch.tensor([[float(r.sum()) for r in neuron_hard_rates(snn, x[a:b])]],
+                            dtype=torch.float64)
+
     sums = [0.0] * len(snn.hidden_stages)
-    for i in range(0, len(x), batch):
-        for k, r in enumerate(neuron_hard_rates(snn, x[i:i + batch])):
-            sums[k] += float(r.sum())
+    for row in sharded_chunks(batch_sums, len(x), current(), batch).tolist():
+        for k, v in enumerate(row):
+            sums[k] += v
     return [s / (len(x) * n) for s, n in zip(sums, snn.neurons_per_layer, strict=True)]
 
 
@@ -163,9 +174,11 @@ def run_snn(ck: Checkpoint, images: torch.Tensor, labels: torch.Tensor, s: SimSe
     _, snn = spiking_net(ck, s.synapse_obj())
     x = ck.preprocess.test(images)
     t0 = time.perf_counter()
-    res = simulate(snn, x, s.presentation_time, s.dt, s.batch_size, s.reset, init=s.init,
-                   fused=s.fused, precision=s.precision, keep_neuron_counts=keep_neuron_counts,
-                   progress=progress, device=s.device)
+    world = current()  # under torchrun: whole streams per rank, every readout gathered
+    res = simulate_sharded(snn, x, world, presentation_time=s.presentation_time, dt=s.dt,
+                           batch_size=s.batch_size, reset=s.reset, init=s.init, fused=s.fused,
+                           precision=s.precision, keep_neuron_counts=keep_neuron_counts,
+                           progress=progress and world.main, device=s.device)
     wall = time.perf_counter() - t0
     rates = res.firing_rates()
     report = energy_report(layer_table(ck.spec), rates, s.presentation_time, s.dt)

@@ -338,6 +338,7 @@ def simulate(
     keep_neuron_counts: int = 0,
     progress: bool = False,
     device: torch.device | str | None = None,
+    first_stream: int = 0,
 ) -> SimResult:
     """Simulate the spiking net on ``images`` (N, *input_shape), already preprocessed.
 
@@ -345,6 +346,8 @@ def simulate(
     shown back to back within a stream). stream_length: images per stream (default: N split
     evenly over ``batch_size`` streams); stream ``i`` gets seed ``i`` for ``init="uniform"``.
     keep_neuron_counts: keep per-neuron spike counts for the first this-many images.
+    first_stream: global index of the first stream (its seed), when ``images`` are a block of
+    whole streams of a larger run (:mod:`softlif.distributed` shards streams so).
     """
     n = images.shape[0]
     if n == 0:
@@ -380,7 +383,7 @@ def simulate(
             sims[b] = Simulator(net, b, dt, init, fused, precision, device,
                                 count_neurons=keep_neuron_counts > 0)
         sim = sims[b]
-        sim.reset(seeds=streams)
+        sim.reset(seeds=[first_stream + st for st in streams])
         for pos in range(stream_length):
             # image index per stream; streams that have run out repeat their last image and
             # their outputs are discarded
@@ -390,7 +393,7 @@ def simulate(
             if not any(live):
                 break
             if reset and pos > 0:
-                sim.reset(seeds=streams)
+                sim.reset(seeds=[first_stream + st for st in streams])
             sim.set_input(images[idx])
             out_steps = torch.empty((steps, b, net.n_outputs), device=sim.device)
             for t in range(steps):

@@ -41,6 +41,7 @@ from .ann import error_rate, predict
 from .checkpoint import CHECKPOINT_FORMAT, Checkpoint, load_checkpoint
 from .data import ArraySplit, Preprocess
 from .data.batches import iter_batches, split_labels
+from .distributed import World, all_reduce_sum, current, dist_barrier, gather_objects
 from .errors import SoftlifError
 from .layers import LocallyConnected2d
 from .networks import NetSpec, build, init_paper, spec_to_dict
@@ -199,9 +200,14 @@ def train(
     Test error is measured with the soft rate and, for LIF nets, with the hard rate, which
     predicts the spiking net.
     """
-    torch.manual_seed(cfg.seed)
+    world = current()
+    # under torchrun, dropout, training noise and augmentation draw from per-rank seeds (rank
+    # 0's are one process's); the permutation generator ``gen`` is the same on every rank
+    torch.manual_seed(cfg.seed + RANK_SEED_STRIDE * world.rank)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
-    noise_gen = torch.Generator().manual_seed(cfg.seed + 2)
+    noise_gen = torch.Generator().manual_seed(cfg.seed + 2 + RANK_SEED_STRIDE * world.rank)
+    aug_gen = torch.Generator().manual_seed(cfg.seed + 4 + RANK_SEED_STRIDE * world.rank) \
+        if world.active else gen
     init = _init_checkpoint(cfg, spec, activation, pre)
     if init is not None:  # the weights were learnt on inputs less this mean image
         pre = init.preprocess
@@ -233,6 +239,10 @@ def train(
     autocast = torch.autocast(device.type, dtype=torch.bfloat16,
                               enabled=cfg.precision == "bfloat16")
     opt = make_optimizer(model, cfg)
+    net: nn.Module = model
+    if world.active:  # gradients averaged over the ranks (rank 0's initial weights broadcast)
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
     y_test = split_labels(test_split)
     n = len(train_split)  # type: ignore[arg-type]
     steps_per_epoch = math.ceil(n / cfg.batch_size)
@@ -252,13 +262,21 @@ def train(
             )
         if prev.train_state is None:
             raise TrainingError(f"{checkpoint_path} has no training state to resume from")
+        was = int(prev.train_state.get("world_size", 1))
+        if was != world.size:
+            raise TrainingError(f"{checkpoint_path} was written by {was} process(es), this run "
+                                f"has {world.size}: resume with the same number (torchrun "
+                                "--nproc_per_node), or fine-tune from it with --init-from")
         model.load_state_dict(prev.state_dict)
         opt.load_state_dict(prev.train_state["optimizer"])
         gen.set_state(prev.train_state["data_rng"])
-        noise_gen.set_state(prev.train_state["noise_rng"])
-        torch.set_rng_state(prev.train_state["torch_rng"])
-        if device.type == "cuda" and "cuda_rng" in prev.train_state:  # dropout masks on a GPU
-            torch.cuda.set_rng_state(prev.train_state["cuda_rng"], device)
+        mine = prev.train_state["ranks"][world.rank] if world.active else prev.train_state
+        noise_gen.set_state(mine["noise_rng"])
+        torch.set_rng_state(mine["torch_rng"])
+        if world.active:
+            aug_gen.set_state(mine["aug_rng"])
+        if device.type == "cuda" and "cuda_rng" in mine:  # dropout masks on a GPU
+            torch.cuda.set_rng_state(mine["cuda_rng"], device)
         history = list(prev.metrics.get("history", []))
         wall = float(prev.metrics.get("train_seconds", 0.0))
         start_epoch = prev.epoch
@@ -272,29 +290,44 @@ def train(
         bar = tqdm(range(steps_per_epoch), disable=not progress, leave=False,
                    desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch")
         loss_sum, seen = 0.0, 0
-        batches = iter_batches(train_split, perm.split(cfg.batch_size), workers=workers)
+        # each global batch split by stride over the ranks: the global batches of one process
+        batches = iter_batches(train_split, [b[world.rank::world.size]
+                                             for b in perm.split(cfg.batch_size)],
+                               workers=workers)
         for step, (x_u8, y) in zip(bar, batches, strict=True):
             progress_frac = (epoch * steps_per_epoch + step) / total
             for g in opt.param_groups:
                 g["lr"] = cfg.lr * g["lr_mult"] * lr_factor(cfg, progress_frac)
             if neuron is not None:
                 set_smoothing(model, smoothing_at(cfg, g0, progress_frac))
-            x = pre.train(x_u8, gen).to(device, non_blocking=True)
+            x = pre.train(x_u8, aug_gen).to(device, non_blocking=True)
             if x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
             with autocast:
-                logits = model(x)
-            loss = nn.functional.cross_entropy(logits.float(), y.to(device))
-            if not torch.isfinite(loss):
+                logits = net(x)
+            if world.active:
+                # sum over this rank's images x world / global batch: DDP's average of the
+                # ranks' gradients is then the global batch's mean gradient, as in one process
+                n_batch = min(cfg.batch_size, n - step * cfg.batch_size)
+                loss_local = nn.functional.cross_entropy(logits.float(), y.to(device),
+                                                         reduction="sum")
+                loss = loss_local * (world.size / n_batch)
+                step_loss = float(all_reduce_sum(loss_local.detach().reshape(1), world)) / n_batch
+            else:
+                loss = nn.functional.cross_entropy(logits.float(), y.to(device))
+                step_loss = float(loss.detach())
+            if not math.isfinite(step_loss):  # the same verdict on every rank
                 raise TrainingError(
-                    f"training diverged at epoch {epoch + 1}, step {step + 1} (loss {loss.item()})"
+                    f"training diverged at epoch {epoch + 1}, step {step + 1} (loss {step_loss})"
                     "; lower --lr (the last good checkpoint is kept)"
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            loss_sum += float(loss.detach()) * len(y)
-            seen += len(y)
+            n_step = len(y) if not world.active else min(cfg.batch_size,
+                                                          n - step * cfg.batch_size)
+            loss_sum += step_loss * n_step
+            seen += n_step
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{loss_sum / seen:.4f}")
         bar.close()
@@ -321,18 +354,37 @@ def train(
                      **({"init_from": _provenance(init)} if init is not None else {})},
             epoch=epoch + 1,
             train_state={"optimizer": _to_cpu(opt.state_dict()), "data_rng": gen.get_state(),
-                         "noise_rng": noise_gen.get_state(), "torch_rng": torch.get_rng_state(),
-                         **({"cuda_rng": torch.cuda.get_rng_state(device)}
-                            if device.type == "cuda" else {})},
+                         **_rank_states(world, noise_gen, aug_gen, device)},
         )
-        if checkpoint_path is not None:
+        if checkpoint_path is not None and world.main:
             ck.save(checkpoint_path)
+        if world.active:
+            dist_barrier()  # every rank leaves the epoch with the checkpoint on disk
         # logged once saved: an epoch in the log is an epoch a resume starts after
         log("  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
                       for k, v in record.items()))
     if ck is None:  # resumed a finished run
         ck = load_checkpoint(checkpoint_path)  # type: ignore[arg-type]
     return ck
+
+
+#: Seed offset between ranks for dropout, training noise and augmentation under torchrun.
+RANK_SEED_STRIDE = 1_000_003
+
+
+def _rank_states(world: World, noise_gen: torch.Generator, aug_gen: torch.Generator,
+                 device: torch.device) -> dict[str, Any]:
+    """The per-process RNG states of a checkpoint: one process's at the top level (as always);
+    under torchrun every rank's, gathered, in ``ranks``, with ``world_size``."""
+    def mine(aug: bool) -> dict[str, Any]:
+        return {"noise_rng": noise_gen.get_state(), "torch_rng": torch.get_rng_state(),
+                **({"aug_rng": aug_gen.get_state()} if aug else {}),
+                **({"cuda_rng": torch.cuda.get_rng_state(device).cpu()}
+                   if device.type == "cuda" else {})}
+
+    if not world.active:
+        return mine(False)
+    return {"world_size": world.size, "ranks": gather_objects(mine(True), world)}
 
 
 def training_totals(ck: Checkpoint) -> tuple[int, float]:

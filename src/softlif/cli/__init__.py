@@ -41,6 +41,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _join_process_group(args)
         return int(args.func(args) or EXIT_OK)
     except KeyboardInterrupt:
         print(f"softlif {args.command}: interrupted; finished outputs and checkpoints are kept "
@@ -60,6 +61,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"softlif {args.command}: error: {e} (softlif --debug {args.command} ... shows "
               "where)", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _join_process_group(args: argparse.Namespace) -> None:
+    """Under torchrun with more than one process: join the process group (gloo on the CPU,
+    nccl for --device cuda, which then means this rank's GPU). Only rank 0 prints and writes."""
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) <= 1:
+        return
+    if args.command not in DISTRIBUTED_COMMANDS:
+        raise UsageError(f"`softlif {args.command}` runs in one process; under torchrun use "
+                         f"one of: {', '.join(DISTRIBUTED_COMMANDS)}")
+    from ..distributed import init_from_env, local_device
+
+    device = getattr(args, "device", None) or "cpu"
+    world = init_from_env(device)
+    if getattr(args, "device", None):
+        args.device = local_device(args.device, world)
+
+
+#: Commands that shard their work under torchrun.
+DISTRIBUTED_COMMANDS = ("train", "simulate", "sweep")
 
 
 if __name__ == "__main__":

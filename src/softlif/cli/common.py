@@ -30,8 +30,23 @@ def cli_options(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in vars(args).items() if not callable(v)}
 
 
+def is_main() -> bool:
+    """True unless this is a rank other than 0 of a torchrun process group: the process that
+    prints and writes outputs."""
+    import sys as _sys
+
+    if "torch.distributed" not in _sys.modules:
+        return True
+    from ..distributed import current
+
+    return current().main
+
+
 def emit(args: argparse.Namespace, payload: dict[str, Any], text: Callable[[], str]) -> None:
-    """Print ``payload`` as JSON with --json, else the human-readable ``text()``."""
+    """Print ``payload`` as JSON with --json, else the human-readable ``text()`` (rank 0 only
+    under torchrun)."""
+    if not is_main():
+        return
     if getattr(args, "json", False):
         print(json.dumps(payload, indent=2, default=json_default))
     else:

@@ -15,6 +15,7 @@ from .common import (
     cli_options,
     emit,
     float_list,
+    is_main,
     load_ck,
     load_test_data,
     sim_settings,
@@ -42,12 +43,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
             c1, err = res.error_vs_c1(y, c0)
             curves[str(c0)] = {"c1_s": c1.tolist(), "error": err.tolist()}
     summary["error_vs_c1"] = curves
-    if args.figures:
+    if args.figures and is_main():
         from ..report import write_figures
 
         summary["figures"] = write_figures(ck, res, summary, snn, x[:keep], y, Path(args.out),
                                            args.curve_c0)
-    if args.out:
+    if args.out and is_main():
         out = Path(args.out)
         write_json_atomic(out / "config.json", cli_options(args))
         write_json_atomic(out / "simulate.json", summary)
@@ -89,7 +90,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     x, y = load_test_data(args, ck)
     rows = sweep(ck, x, y, base, args.taus, args.times, args.windows,
                  progress=not args.no_progress)
-    if args.out:
+    if args.out and is_main():
         write_json_atomic(Path(args.out) / "config.json", cli_options(args))
         write_json_atomic(Path(args.out) / "sweep.json", rows)
 

@@ -17,6 +17,7 @@ from .common import (
     cli_options,
     emit,
     float_list,
+    is_main,
     load_data,
     nonneg_float,
     positive_float,
@@ -55,16 +56,20 @@ def cmd_train(args: argparse.Namespace) -> int:
                          f"{spec.classes} outputs; pick a net with at least as many (cifar100)")
     if not args.no_fuse:
         use_fused_kernels(True)
-    write_json_atomic(out / "config.json", {**cli_options(args), "train_config": cfg.__dict__})
-    log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
+    if is_main():
+        write_json_atomic(out / "config.json",
+                          {**cli_options(args), "train_config": cfg.__dict__})
+    log = (lambda s: None) if args.json or not is_main() else (
+        lambda s: print(s, file=sys.stderr))
     ck = train(spec, train_split, test_split, pre, cfg, activation=args.activation,
                checkpoint_path=out / "checkpoint.pt", resume=args.resume,
-               progress=not args.no_progress, log=log, device=args.device,
+               progress=not args.no_progress and is_main(), log=log, device=args.device,
                workers=args.workers)
     summary = {"checkpoint": str(out / "checkpoint.pt"), "net": net,
                "activation": args.activation, "epochs": ck.epoch, **ck.metrics}
     summary.pop("history", None)
-    write_json_atomic(out / "train_metrics.json", ck.metrics)
+    if is_main():
+        write_json_atomic(out / "train_metrics.json", ck.metrics)
     short = dict(summary)
     if "init_from" in short:  # the text form names the start, the JSON has all of it
         short["init_from"] = f"{args.init_from} (after {short['init_from']['epochs']} epochs)"
