@@ -228,3 +228,19 @@ def test_version1_dict_keeps_the_old_unit_scale(tmp_path):
         Preprocess(mean, 24, True, 0.0)
     with pytest.raises(ValueError, match="NaN"):
         Preprocess(torch.full((3, 4, 4), float("nan")))
+
+
+def test_preprocessed_batches_have_nchw_strides_however_the_images_were_indexed():
+    """A one-channel batch from numpy's x[:, None] has channel stride 0, one from fancy
+    indexing stride 1 (which PyTorch may read as channels-last): the conv kernels round
+    differently for the two, so preprocessing returns one layout for both."""
+    import numpy as np
+
+    raw = np.random.default_rng(0).integers(0, 256, (6, 28, 28), dtype=np.uint8)[:, None]
+    a = torch.from_numpy(raw[:4])
+    b = torch.as_tensor(raw[np.arange(4)])
+    assert a.stride() != b.stride() and torch.equal(a, b)
+    pre = Preprocess(torch.zeros(1, 28, 28), None, False)
+    for x in (a, b):
+        assert pre.test(x).stride() == (784, 784, 28, 1)
+        assert pre.train(x, torch.Generator().manual_seed(0)).stride() == (784, 784, 28, 1)

@@ -152,3 +152,46 @@ def test_two_process_training_matches_one_checkpoints_once_and_resumes(tmp_path)
         train(_no_dropout_spec(), tr, te, pre, TrainConfig(**CFG), activation="relu",
               checkpoint_path=tmp_path / "whole" / "ck.pt", resume=True, progress=False,
               log=lambda s: None)
+
+
+MNIST_DIR = Path(__file__).parents[1].parent / "shared" / "data" / "mnist"
+SMALL = """
+[train]
+epochs = 1
+relu_epochs = 1
+noises = [10.0]
+finetune_epochs = 1
+precision = "float32"
+[simulate]
+presentation_time = 0.06
+c0 = 0.03
+c1 = 0.06
+batch_size = 25
+[sweep]
+taus = [0.0, 0.005]
+times = [0.06]
+windows = [[0.03, 0.06]]
+"""
+
+
+@pytest.mark.skipif(not MNIST_DIR.is_dir(), reason=f"official MNIST not at {MNIST_DIR}")
+def test_torchrun_reproduce_writes_once_and_reuses_its_stages(tmp_path, capsys):
+    """`reproduce` under torchrun: trains with DDP, evaluates sharded, rank 0 writes; a rerun
+    reuses every stage; its SNN figures equal a one-process evaluation of the same nets."""
+    (tmp_path / "small.toml").write_text(SMALL)
+    argv = ["reproduce", "--dataset", "mnist", "--data-dir", str(MNIST_DIR), "--config",
+            str(tmp_path / "small.toml"), "--limit-train", "600", "--limit-test", "100",
+            "--images", "100", "--no-progress", "--no-fuse", "--out", str(tmp_path / "r")]
+    first = _torchrun(*argv)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert not [p for p in (tmp_path / "r").rglob(".*")]  # no stray temporaries
+    again = _torchrun(*argv)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert again.stderr.count("reusing") == 1 and again.stderr.count("resuming") == 3
+    r = json.loads((tmp_path / "r" / "softlif-sigma10" / "results.json").read_text())
+    assert main(["simulate", str(tmp_path / "r" / "softlif-sigma10" / "finetuned.pt"),
+                 "--dataset", "mnist", "--data-dir", str(MNIST_DIR), "--images", "100",
+                 "--presentation-time", "0.06", "--c0", "0.03", "--batch-size", "25",
+                 "--no-fuse", "--no-progress", "--json"]) == 0
+    one = json.loads(capsys.readouterr().out)
+    assert (r["snn_error"], r["snn_rates_hz"]) == (one["snn_error"], one["snn_rates_hz"])

@@ -171,8 +171,7 @@ def simulate_sharded(net: SpikingNetwork, images: torch.Tensor, world: World, *,
                      keep_neuron_counts: int = 0, **kw: Any) -> SimResult:
     """:func:`softlif.simulate.simulate` with the streams shared out in contiguous blocks over
     the ranks; every rank returns the whole result (all images' readouts and spike counts,
-    gathered). Per-neuron counts (``keep_neuron_counts``) are kept for the first images of
-    rank 0's block only."""
+    gathered), per-neuron counts (``keep_neuron_counts``) for the first images included."""
     from .simulate import SimResult, simulate
 
     if not world.active:
@@ -183,15 +182,22 @@ def simulate_sharded(net: SpikingNetwork, images: torch.Tensor, world: World, *,
     lo, hi = shard(n_streams, world)
     a, b = min(lo * length, n), min(hi * length, n)
     steps = int(round(presentation_time / dt))
+    keep_here = max(0, min(keep_neuron_counts, b) - a)  # this block's share of the first K
+    kept: list[torch.Tensor] | None = None
     if b > a:
         part = simulate(net, images[a:b], presentation_time, dt, batch_size, reset,
-                        stream_length=length, first_stream=lo,
-                        keep_neuron_counts=keep_neuron_counts if world.main else 0, **kw)
-        outputs, counts, kept = part.outputs, part.layer_counts, part.neuron_counts
+                        stream_length=length, first_stream=lo, keep_neuron_counts=keep_here,
+                        **kw)
+        outputs, counts = part.outputs, part.layer_counts
+        if keep_neuron_counts:
+            kept = part.neuron_counts or [torch.zeros((0, *st.out_shape))
+                                          for st in net.hidden_stages]
     else:  # more ranks than streams
         outputs = torch.empty((steps, 0, net.n_outputs))
         counts = torch.empty((0, len(net.hidden_stages)), dtype=torch.float64)
-        kept = None
+    if keep_neuron_counts:  # the first K images' per-neuron counts, from whichever ranks
+        kept = [gather_rows(kept[k] if kept is not None else torch.zeros((0, *st.out_shape)),
+                            world) for k, st in enumerate(net.hidden_stages)]
     outputs = gather_rows(outputs.transpose(0, 1).contiguous(), world).transpose(0, 1)
     counts = gather_rows(counts, world)
     return SimResult(outputs, counts, net.neurons_per_layer, float(dt), float(steps * dt), kept)

@@ -13,6 +13,7 @@ import torch
 
 from .calibrate import calibrate_noise, filtered_spread
 from .data import ArraySplit, Preprocess
+from .distributed import current
 from .evaluate import SimSettings, ann_errors, neuron_hard_rates, run_snn, sweep
 from .figures import (
     fig_ann_vs_snn,
@@ -170,7 +171,9 @@ def evaluate_checkpoint(
     results.update(summary)
     results["error_vs_c1"] = {str(c0): [v.tolist() for v in res.error_vs_c1(y, c0)]
                               for c0 in c0s if c0 < res.presentation_time}
-    results["figures"] = write_figures(ck, res, results, snn, x[:keep], y, out, list(c0s))
+    # under torchrun rank 0 alone draws (every rank holds the gathered results)
+    results["figures"] = write_figures(ck, res, results, snn, x[:keep], y, out, list(c0s)) \
+        if current().main else []
     results["noise_calibration_hz"] = calibrate_noise(
         ck.neuron or ck.spec.neuron, snn.synapse, n_currents=30)["sigma_hz"] \
         if snn.synapse.order else None

@@ -20,9 +20,10 @@ from typing import Any
 
 import torch
 
-from .ann import error_rate, predict
 from .config import ExperimentConfig
 from .data import ArraySplit, Preprocess
+from .distributed import current, dist_barrier
+from .evaluate import ann_errors
 from .io import write_json_atomic, write_text_atomic
 from .networks import NetSpec
 from .report import evaluate_checkpoint, markdown_report, reproduction_report
@@ -40,6 +41,7 @@ def reproduce(conf: ExperimentConfig, spec: NetSpec, dataset: str, train_split: 
     ``out/results.json``, ``out/report.md`` and per model ``out/softlif-sigmaN/``.
     """
     notes = list(notes or [])
+    main = current().main  # under torchrun rank 0 alone writes; the work is sharded
     tr = {k: v for k, v in dataclasses.asdict(conf.train).items() if v is not None}
     tr["weight_decay"], tr["noises"] = list(conf.train.weight_decay), list(conf.train.noises)
     sim = conf.simulate
@@ -56,7 +58,7 @@ def reproduce(conf: ExperimentConfig, spec: NetSpec, dataset: str, train_split: 
     relu = train(spec, train_split, test_split, pre, relu_cfg, activation="relu",
                  checkpoint_path=out / "relu" / "checkpoint.pt", resume=True,
                  progress=progress, log=log, device=sim.device)
-    relu_error = error_rate(predict(relu.build_model().to(sim.device), x, pre), y)
+    relu_error = ann_errors(relu, x, y, sim.device)["ann_error"]  # sharded under torchrun
     results: dict[str, Any] = {
         "dataset": dataset, "net": spec.name, "train_images": len(train_split),
         "test_images": n, "test_order": order, "relu_error": relu_error, "relu_epochs": relu.epoch,
@@ -87,11 +89,14 @@ def reproduce(conf: ExperimentConfig, spec: NetSpec, dataset: str, train_split: 
             r = evaluate_checkpoint(ck, dataset, len(train_split), x, y, sim, folder,
                                     sweep_grid=grid, progress=progress)
             r.update(relu_error=relu_error, noise_std_hz=sigma, test_order=order)
-            write_json_atomic(folder / "results.json", r)
+            if main:
+                write_json_atomic(folder / "results.json", r)
         else:
             log(f"reusing {folder / 'results.json'} (same checkpoint, settings and images)")
-        write_text_atomic(folder / "report.md", markdown_report(
-            r, f"{dataset}: soft-LIF net trained with noise sigma = {sigma:g} Hz"))
+        if main:
+            write_text_atomic(folder / "report.md", markdown_report(
+                r, f"{dataset}: soft-LIF net trained with noise sigma = {sigma:g} Hz"))
+        dist_barrier()  # under torchrun: every rank sees the same finished stages
         results["models"][f"sigma{sigma:g}"] = {
             "noise_std_hz": sigma, **{k: r.get(k) for k in (
                 "ann_error", "ann_error_hard", "snn_error", "snn_rates_hz", "predicted_rates_hz",
@@ -102,8 +107,10 @@ def reproduce(conf: ExperimentConfig, spec: NetSpec, dataset: str, train_split: 
             "test_error_hard_full": ck.metrics.get("test_error_hard"),
             "report": f"softlif-sigma{sigma:g}/report.md"}
     results["relu_test_error_full"] = relu.metrics.get("test_error")
-    write_json_atomic(out / "results.json", results)
-    write_text_atomic(out / "report.md", reproduction_report(results, notes))
+    if main:
+        write_json_atomic(out / "results.json", results)
+        write_text_atomic(out / "report.md", reproduction_report(results, notes))
+    dist_barrier()
     return results
 
 

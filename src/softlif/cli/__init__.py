@@ -82,7 +82,7 @@ def _join_process_group(args: argparse.Namespace) -> None:
 
 
 #: Commands that shard their work under torchrun.
-DISTRIBUTED_COMMANDS = ("train", "simulate", "sweep")
+DISTRIBUTED_COMMANDS = ("train", "simulate", "sweep", "reproduce")
 
 
 if __name__ == "__main__":

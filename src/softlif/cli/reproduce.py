@@ -16,6 +16,7 @@ from .common import (
     cli_options,
     emit,
     float_list,
+    is_main,
     load_data,
     positive_int,
     select_images,
@@ -49,11 +50,13 @@ def cmd_reproduce(args: argparse.Namespace) -> int:
     x, y = select_images(args, test_split)
     if not args.no_fuse:
         use_fused_kernels(True)
-    log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
-    write_json_atomic(out / "config.json", {**conf.to_dict(), **cli_options(args)})
+    log = (lambda s: None) if args.json or not is_main() else (
+        lambda s: print(s, file=sys.stderr))
+    if is_main():
+        write_json_atomic(out / "config.json", {**conf.to_dict(), **cli_options(args)})
     results = reproduce(conf, spec, args.dataset, train_split, test_split, pre, x, y, out,
                         order=args.order, notes=_reproduce_notes(args, len(test_split)),
-                        progress=not args.no_progress, log=log)
+                        progress=not args.no_progress and is_main(), log=log)
     relu_error = results["relu_error"]
 
     def text() -> str:

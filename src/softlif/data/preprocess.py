@@ -145,7 +145,7 @@ class Preprocess:
             top, left = (h - self.crop) // 2, (w - self.crop) // 2
             rows, cols = slice(top, top + self.crop), slice(left, left + self.crop)
             batch, mean = batch[:, :, rows, cols], mean[:, rows, cols]
-        return self._normalise(batch, mean).contiguous()
+        return _standard_strides(self._normalise(batch, mean))
 
     def train(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """Training preprocessing: scale, subtract mean, random crop, random flip.
@@ -181,7 +181,7 @@ class Preprocess:
         )
         mean = self.mean_image.to(batch.device)
         if self.crop is None and flips is None:
-            return self._normalise(batch, mean).contiguous()
+            return _standard_strides(self._normalise(batch, mean))
         dev = batch.device
         rows = top.to(dev)[:, None] + torch.arange(ch, device=dev)  # (N, ch)
         cols = left.to(dev)[:, None] + torch.arange(cw, device=dev)  # (N, cw)
@@ -192,7 +192,7 @@ class Preprocess:
         lin = (rows[:, :, None] * w + cols[:, None, :]).reshape(n, 1, ch * cw).expand(n, c, -1)
         x = batch.reshape(n, c, h * w).gather(2, lin)
         m = mean.reshape(1, c, h * w).expand(n, c, h * w).gather(2, lin)
-        return self._normalise(x, m).reshape(n, c, ch, cw)
+        return _standard_strides(self._normalise(x, m).reshape(n, c, ch, cw))
 
     def to_dict(self) -> dict[str, Any]:
         """A plain dict (tensor, numbers, bool, str) for ``torch.save``; ``crop`` 0 means None.
@@ -224,6 +224,20 @@ class Preprocess:
         if isinstance(divisor, bool) or not isinstance(divisor, (int, float)):
             raise ValueError(f"bad 'pixel_divisor' entry {divisor!r}")
         return cls(mean, None if crop == 0 else crop, flip, float(divisor))
+
+
+def _standard_strides(t: torch.Tensor) -> torch.Tensor:
+    """``t`` with NCHW (C-order) strides, size-1 dimensions included. A one-channel batch
+    whose channel stride is 1 (numpy fancy indexing) or 0 (``x[:, None]``) is "contiguous" to
+    PyTorch yet may be read as channels-last, and the conv kernels then round differently:
+    one layout for every batch keeps results independent of how the images were indexed."""
+    want, acc = [], 1
+    for size in reversed(t.shape):
+        want.append(acc)
+        acc *= size
+    if t.stride() == tuple(reversed(want)):
+        return t
+    return t.clone(memory_format=torch.contiguous_format)
 
 
 def compute_mean_image(
