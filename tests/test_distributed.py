@@ -135,6 +135,8 @@ def test_two_process_training_matches_one_checkpoints_once_and_resumes(tmp_path)
     for k, v in whole.state_dict.items():
         assert torch.equal(v, resumed.state_dict[k]), k
     assert whole.train_state["world_size"] == 2 and len(whole.train_state["ranks"]) == 2
+    seeds = whole.metrics["rank_seeds"]["noise"]
+    assert whole.metrics["world_size"] == 2 and len(set(seeds)) == 2 and seeds[0] == 2
     # one process, same global batches: equal up to the order of float additions
     tr, te, pre = _data()
     one = train(_no_dropout_spec(), tr, te, pre, TrainConfig(**CFG), activation="relu",

@@ -350,6 +350,13 @@ def train(
             state_dict=_to_cpu(model.state_dict()),
             config=_config_dict(cfg),
             metrics={"history": history, "train_seconds": wall, "final_smoothing": g_now,
+                     **({"world_size": world.size, "rank_seeds": {
+                         "dropout": [cfg.seed + RANK_SEED_STRIDE * r for r in range(world.size)],
+                         "noise": [cfg.seed + 2 + RANK_SEED_STRIDE * r
+                                   for r in range(world.size)],
+                         "augmentation": [cfg.seed + 4 + RANK_SEED_STRIDE * r
+                                          for r in range(world.size)]}}
+                        if world.active else {}),
                      **{k: v for k, v in record.items() if k.startswith("test_error")},
                      **({"init_from": _provenance(init)} if init is not None else {})},
             epoch=epoch + 1,
