@@ -47,6 +47,21 @@ def mutated(draw: Any, original: bytes) -> bytes:
     return bytes(data) + draw(st.binary(max_size=8))
 
 
+REFUSED = object()
+
+
+def _load_or_refuse(load: Any, *args: Any, **kwargs: Any) -> Any:
+    """``load(*args, **kwargs)``, or :data:`REFUSED` after a typed softlif error; any other exception
+    fails the test. Both outcomes are counted (``--hypothesis-show-statistics``)."""
+    try:
+        out = load(*args, **kwargs)
+    except SoftlifError as e:
+        event(f"refused: {type(e).__name__}")
+        return REFUSED
+    event("accepted")
+    return out
+
+
 def _write(data: bytes, name: str) -> Path:
     d = Path(tempfile.mkdtemp())
     (d / name).write_bytes(data)
@@ -67,12 +82,9 @@ IDX = _idx(np.arange(2 * 5 * 4, dtype=np.uint8).reshape(2, 5, 4))
 @given(data=mutated(IDX), gz=st.booleans())
 def test_read_idx_returns_the_declared_array_or_a_data_error(data, gz):
     path = _write(gzip.compress(data) if gz else data, "x-idx3-ubyte" + (".gz" if gz else ""))
-    try:
-        arr = read_idx(path)
-    except SoftlifError as e:
-        event(f"refused: {type(e).__name__}")
+    arr = _load_or_refuse(read_idx, path)
+    if arr is REFUSED:
         return
-    event("accepted")
     ndim = data[3]
     dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
     assert arr.shape == dims and arr.nbytes <= LIMITS.max_bytes
@@ -81,10 +93,7 @@ def test_read_idx_returns_the_declared_array_or_a_data_error(data, gz):
 @FAST
 @given(data=st.binary(max_size=64))
 def test_read_idx_on_arbitrary_bytes(data):
-    try:
-        read_idx(_write(data, "y-idx1-ubyte"))
-    except SoftlifError:
-        pass
+    _load_or_refuse(read_idx, _write(data, "y-idx1-ubyte"))
 
 
 # --- npz -----------------------------------------------------------------------------------
@@ -104,12 +113,9 @@ NPZ = _npz_bytes()
 @FAST
 @given(data=mutated(NPZ), split=st.sampled_from(["train", "test"]))
 def test_load_npz_gives_valid_images_or_a_data_error(data, split):
-    try:
-        s = load_npz(_write(data, "own.npz"), split)
-    except SoftlifError as e:
-        event(f"refused: {type(e).__name__}")
+    s = _load_or_refuse(load_npz, _write(data, "own.npz"), split)
+    if s is REFUSED:
         return
-    event("accepted")
     assert s.images.dtype == np.uint8 and s.images.ndim == 4 and s.images.size > 0
     assert s.images.shape[1] in (1, 3, 4) and len(s.labels) == len(s.images)
     assert s.labels.min() >= 0 and s.labels.max() < len(s.classes)
@@ -129,12 +135,9 @@ def test_cifar10_binary_batches_load_or_raise_a_data_error(data):
     root.mkdir()
     for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
         (root / name).write_bytes(data)
-    try:
-        s = load_cifar10(root.parent, "test", layout="bin")
-    except SoftlifError as e:
-        event(f"refused: {type(e).__name__}")
+    s = _load_or_refuse(load_cifar10, root.parent, "test", layout="bin")
+    if s is REFUSED:
         return
-    event("accepted")
     assert s.images.shape[1:] == (3, 32, 32) and s.labels.max() < 10
 
 
@@ -145,12 +148,9 @@ PICKLE = pickle.dumps({"data": np.arange(2 * 3072, dtype=np.uint8).reshape(2, 30
 @FAST
 @given(data=mutated(PICKLE))
 def test_restricted_unpickler_returns_plain_data_or_a_data_error(data):
-    try:
-        obj = safe_pickle_load(_write(data, "test_batch"))
-    except SoftlifError as e:
-        event(f"refused: {type(e).__name__}")
+    obj = _load_or_refuse(safe_pickle_load, _write(data, "test_batch"))
+    if obj is REFUSED:
         return
-    event("accepted")
     _assert_plain(obj)
 
 
@@ -198,12 +198,9 @@ def test_checkpoint_loader_returns_a_checkpoint_or_a_checkpoint_error(checkpoint
     from softlif.checkpoint import load_checkpoint
 
     blob = data.draw(mutated(checkpoint_bytes))
-    try:
-        ck = load_checkpoint(_write(blob, "ck.pt"))
-    except SoftlifError as e:
-        event(f"refused: {type(e).__name__}")
+    ck = _load_or_refuse(load_checkpoint, _write(blob, "ck.pt"))
+    if ck is REFUSED:
         return
-    event("accepted")
     assert all(torch.isfinite(v).all() for v in ck.state_dict.values()
                if v.is_floating_point())
     ck.build_model()  # the weights fit the net they claim
