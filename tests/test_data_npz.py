@@ -107,3 +107,20 @@ def test_npy_passed_as_npz_and_wrong_layout(tmp_path):
     save(tmp_path / "l.npz", x_train=nchw, x_test=nchw[:2])
     with pytest.raises(DataError, match="28 channels.*wrong layout"):
         load_npz(tmp_path / "l.npz", "train", layout="NHWC")
+
+
+def test_npz_needing_an_unsupported_zip_version_is_a_data_error(tmp_path):
+    """Found by the property tests: zipfile raises NotImplementedError for a member that
+    declares a zip version it cannot extract."""
+    import io
+
+    buf = io.BytesIO()
+    np.savez(buf, x_train=np.zeros((2, 1, 5, 5), np.uint8), y_train=np.zeros(2, np.int64),
+             x_test=np.zeros((2, 1, 5, 5), np.uint8), y_test=np.zeros(2, np.int64))
+    data = bytearray(buf.getvalue())
+    central = data.index(b"PK\x01\x02")  # first central-directory entry
+    data[central + 6] = 64  # "version needed to extract": 6.4
+    path = tmp_path / "v64.npz"
+    path.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="cannot read .npz"):
+        load_npz(path, "train")

@@ -85,7 +85,8 @@ def _check_npz_headers(path: Path) -> None:
     except DataError:
         raise
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error, KeyError,
-            TypeError, tokenize.TokenError, SyntaxError) as e:
+            TypeError, tokenize.TokenError, SyntaxError, NotImplementedError,
+            RuntimeError) as e:  # unsupported zip features (version, encryption) included
         raise DataError(f"{path}: cannot read .npz ({type(e).__name__}: {e})"[:400]) from None
 
 
@@ -143,7 +144,8 @@ def load_npz(
     except DataError:
         raise
     except (ValueError, OSError, zipfile.BadZipFile, EOFError, zlib.error, AttributeError,
-            KeyError, TypeError, tokenize.TokenError, SyntaxError) as e:
+            KeyError, TypeError, tokenize.TokenError, SyntaxError, NotImplementedError,
+            RuntimeError) as e:
         raise DataError(f"{path}: cannot read .npz ({type(e).__name__}: {e})") from e
     src = f"{path}[{split}]"
     y_tr, y_te = _labels(arrays["y_train"], src), _labels(arrays["y_test"], src)
