@@ -159,20 +159,13 @@ def sharded_chunks(fn: Callable[[int, int], torch.Tensor], n: int, world: World,
     return gather_rows(local, world)
 
 
-def stream_layout(n: int, batch_size: int, reset: bool,
-                  stream_length: int | None = None) -> tuple[int, int]:
-    """(images per stream, streams) of :func:`softlif.simulate.simulate` for ``n`` images."""
-    length = 1 if reset else (stream_length or -(-n // batch_size))
-    return length, -(-n // length)
-
-
 def simulate_sharded(net: SpikingNetwork, images: torch.Tensor, world: World, *,
                      presentation_time: float, dt: float, batch_size: int, reset: bool,
                      keep_neuron_counts: int = 0, **kw: Any) -> SimResult:
     """:func:`softlif.simulate.simulate` with the streams shared out in contiguous blocks over
     the ranks; every rank returns the whole result (all images' readouts and spike counts,
     gathered), per-neuron counts (``keep_neuron_counts``) for the first images included."""
-    from .simulate import SimResult, simulate
+    from .simulate import SimResult, simulate, stream_layout
 
     if not world.active:
         return simulate(net, images, presentation_time, dt, batch_size, reset,

@@ -323,6 +323,20 @@ class SimResult:
         ]
 
 
+def stream_layout(n: int, batch_size: int, reset: bool,
+                  stream_length: int | None = None) -> tuple[int, int]:
+    """(images per stream, number of streams) that :func:`simulate` uses for ``n`` images:
+    one image per stream with ``reset``, else ``stream_length`` (default: ``n`` split evenly
+    over ``batch_size`` streams)."""
+    if reset:
+        stream_length = 1
+    elif stream_length is None:
+        stream_length = math.ceil(n / batch_size)
+    if stream_length < 1:
+        raise ValueError(f"stream_length must be >= 1, got {stream_length}")
+    return stream_length, math.ceil(n / stream_length)
+
+
 @torch.no_grad()
 def simulate(
     net: SpikingNetwork,
@@ -358,13 +372,7 @@ def simulate(
             f"presentation_time ({presentation_time} s) must be a positive whole number of "
             f"steps of dt ({dt} s)"
         )
-    if reset:
-        stream_length = 1
-    elif stream_length is None:
-        stream_length = math.ceil(n / batch_size)
-    if stream_length < 1:
-        raise ValueError(f"stream_length must be >= 1, got {stream_length}")
-    n_streams = math.ceil(n / stream_length)
+    stream_length, n_streams = stream_layout(n, batch_size, reset, stream_length)
     out_dev = torch.device("cpu")
     outputs = torch.empty((steps, n, net.n_outputs), device=out_dev)
     layer_counts = torch.zeros((n, len(net.hidden_stages)), dtype=torch.float64)

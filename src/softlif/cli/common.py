@@ -160,8 +160,7 @@ def load_data(dataset: str, data_dir: str | None, limit_train: int | None = None
         train_split, test_split = load_embedded_mnist()
         dataset = "mnist"
     else:
-        size = getattr(args, "image_size", None)
-        opts = {"size": size} if size is not None and dataset in ("folder", "imagenet") else {}
+        opts = _image_options(args, dataset)
         train_split = load_split(dataset, data_dir, "train", **opts)  # type: ignore[assignment]
         test_split = load_split(dataset, data_dir, "test", **opts)  # type: ignore[assignment]
     if limit_train:
@@ -182,6 +181,12 @@ def load_data(dataset: str, data_dir: str | None, limit_train: int | None = None
         pre = default_preprocess(train_split, crop=crop, flip=flip, pixel_divisor=divisor,
                                  mean_limit=mean_limit)
     return train_split, test_split, pre
+
+
+def _image_options(args: argparse.Namespace | None, dataset: str) -> dict[str, Any]:
+    """``--image-size`` as the loader option of the lazy image sets (folder, imagenet)."""
+    size = getattr(args, "image_size", None)
+    return {"size": size} if size is not None and dataset in ("folder", "imagenet") else {}
 
 
 #: Training images averaged for the mean image of a lazy data set (image folder, ImageNet).
@@ -219,10 +224,8 @@ def load_test_data(args: argparse.Namespace, ck: Any):
     if args.dataset == "embedded-mnist":
         test = load_embedded_mnist()[1]
     else:
-        size = getattr(args, "image_size", None)
-        opts = {"size": size} if size is not None and args.dataset in ("folder", "imagenet") \
-            else {}
-        test = load_split(args.dataset, args.data_dir, "test", **opts)
+        test = load_split(args.dataset, args.data_dir, "test",
+                          **_image_options(args, args.dataset))
     if tuple(test.image_shape) != ck.preprocess.input_shape:
         raise CliError(f"test images have shape {tuple(test.image_shape)}, the checkpoint "
                        f"expects {ck.preprocess.input_shape}: wrong --dataset"
