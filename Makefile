@@ -23,7 +23,7 @@ demo: setup
 	$(BIN)/softlif demo
 
 lint: setup
-	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff check src tests benchmarks scripts examples
 
 test: lint
 	$(BIN)/python -m pytest

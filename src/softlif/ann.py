@@ -47,3 +47,29 @@ def error_rate(logits: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of wrong argmax predictions: the exact count over the number of images, in
     float64 (no float32 artefacts such as 0.0340000018 for 34 of 1,000)."""
     return int((logits.argmax(1) != labels).sum()) / len(labels)
+
+
+@torch.no_grad()
+def loader_error(model: nn.Module, loader: Iterable, mode: str | None = None,
+                 device: torch.device | str | None = None) -> float:
+    """Classification error (fraction) of ``model`` (eval mode) over a PyTorch ``DataLoader``
+    (or any iterable of ``(inputs, labels)`` batches, inputs already preprocessed); ``mode`` =
+    "soft"/"hard" switches every RateNeuron temporarily ("hard" predicts the spiking net)."""
+    was = model.training
+    dev = torch.device(device) if device is not None else next(model.parameters()).device
+    modes = {m: m.mode for m in model.modules() if isinstance(m, RateNeuron)}
+    model.eval()
+    if mode is not None:
+        set_rate_mode(model, mode)  # type: ignore[arg-type]
+    wrong = seen = 0
+    try:
+        for x, y in loader:
+            wrong += int((model(x.to(dev)).argmax(1).cpu() != y).sum())
+            seen += len(y)
+    finally:
+        for m, md in modes.items():
+            m.mode = md
+        model.train(was)
+    if not seen:
+        raise ValueError("the loader gave no batches")
+    return wrong / seen

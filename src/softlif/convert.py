@@ -4,15 +4,19 @@ Conversion keeps every weight and bias, replaces each :class:`~softlif.activatio
 by the spiking neuron of the same type and parameters, drops dropout and the training noise,
 and puts a synapse on each neuron's output (Hunsberger & Eliasmith 2015, sec. 2.4).
 
-The ANN must be an ``nn.Sequential`` (nested ``Sequential`` allowed) of ``Conv2d``, ``Linear``,
+The ANN is an ``nn.Sequential`` (nested ``Sequential`` allowed) of ``Conv2d``, ``Linear``,
 ``AvgPool2d``, ``Flatten``, ``Dropout``, ``Identity``, :class:`~softlif.layers.LocallyConnected2d`
-and ``RateNeuron``. It is deep-copied, never modified.
+and ``RateNeuron``, or any model ``torch.fx`` can trace whose activations are ``RateNeuron`` s
+and whose other operations are linear (residual additions, concatenation, ``torch.flatten``,
+``F.avg_pool2d``, ...: :mod:`softlif.graph`). It is deep-copied, never modified.
 
-The spiking net is a list of :class:`Stage` s. Stage ``k`` maps the previous stage's spikes
-(0/1 per step) through its linear part, filters the result with the synapse, and drives its
-neurons; the last stage has no neurons and is the linear readout. Because the synapse and the
-linear part are both linear and time-invariant, filtering after the weights equals filtering
-each spike train before them (the same order as Nengo's connections), and costs less.
+The spiking net is a list of :class:`Stage` s, one per population of neurons, in an order in
+which every stage comes after its sources. Stage ``k`` maps its sources' spikes (0/1 per step;
+source -1 is the analog input) through its linear part, filters the result with the synapse,
+and drives its neurons; the last stage has no neurons and is the linear readout. A chain
+(``nn.Sequential``) has sources ``(k - 1,)``. Because the synapse and the linear part are both
+linear and time-invariant, filtering after the weights equals filtering each spike train before
+them (the same order as Nengo's connections), and costs less; the analog input is not filtered.
 """
 
 from __future__ import annotations
@@ -33,12 +37,15 @@ _LINEAR_TYPES = (nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.Flatten, LocallyConnecte
 _DROPPED_TYPES = (nn.Dropout, nn.Dropout2d, nn.Identity)
 
 _ADVICE = {
-    nn.MaxPool2d: "max pooling has no spiking equivalent here: use average pooling "
-    "(softlif.layers.avg_pool) and retrain",
-    nn.BatchNorm2d: "fold batch norm into the preceding Conv2d/Linear weights and bias first",
-    nn.BatchNorm1d: "fold batch norm into the preceding Linear weights and bias first",
-    nn.ReLU: "train with softlif.RateNeuron activations (RateNeuron(IF()) is the spiking "
-    "counterpart of ReLU; RateNeuron(LIF()) the paper's soft LIF)",
+    nn.MaxPool2d: "max pooling has no spiking equivalent here: softlif.prepare(model, neuron, "
+    "example_input=x, maxpool='avg') swaps it for average pooling (then fine-tune)",
+    nn.BatchNorm2d: "softlif.prepare(model, neuron, example_input=x) folds batch norm into the "
+    "preceding Conv2d/Linear",
+    nn.BatchNorm1d: "softlif.prepare(model, neuron, example_input=x) folds batch norm into the "
+    "preceding Linear",
+    nn.ReLU: "softlif.prepare(model, softlif.LIF(), example_input=x) swaps every ReLU for "
+    "softlif.RateNeuron (RateNeuron(IF()) is the spiking counterpart of ReLU; "
+    "RateNeuron(LIF()) the paper's soft LIF); fine-tune, then convert",
 }
 
 
@@ -50,26 +57,32 @@ class ConversionError(SoftlifError, ValueError):
 class Stage:
     """One layer of the spiking net: linear map -> synapse -> neurons (or readout).
 
-    linear: the stage's linear ops with all biases removed (input spikes are 0/1 per step).
+    linear: the stage's linear ops with all biases removed, called with one tensor per source
+        (input spikes are 0/1 per step).
     bias: the affine constant of the original ops, shaped like one output sample (no batch).
     neuron: the spiking neuron type, or None for the readout stage.
-    in_shape / out_shape: one sample's shapes (no batch dimension).
+    in_shape / out_shape: one sample's shapes (no batch dimension); in_shape is the first
+        source's (``in_shapes`` has every source's).
+    sources: the stages whose outputs feed this one, in the order ``linear`` takes them; -1 is
+        the network's (analog) input.
     """
 
-    linear: nn.Sequential
+    linear: nn.Module
     bias: torch.Tensor
     neuron: NeuronType | None
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
     layer_names: tuple[str, ...]
+    sources: tuple[int, ...] = (-1,)
+    in_shapes: tuple[tuple[int, ...], ...] = ()
 
     @property
     def n_neurons(self) -> int:
         return 0 if self.neuron is None else int(torch.Size(self.out_shape).numel())
 
-    def affine(self, x: torch.Tensor) -> torch.Tensor:
-        """The original layer's output, biases included: ``linear(x) + bias``."""
-        return self.linear(x) + self.bias
+    def affine(self, *xs: torch.Tensor) -> torch.Tensor:
+        """The original layer's output, biases included: ``linear(*xs) + bias``."""
+        return self.linear(*xs) + self.bias
 
 
 class SpikingNetwork(nn.Module):
@@ -85,6 +98,12 @@ class SpikingNetwork(nn.Module):
             raise ConversionError("the network must end with a linear readout layer")
         if any(s.neuron is None for s in stages[:-1]):
             raise ConversionError("two linear stages without neurons between them")
+        for k, s in enumerate(stages):
+            if not s.sources or any(not -1 <= j < k for j in s.sources) \
+                    or len(set(s.sources)) != len(s.sources):
+                raise ConversionError(f"stage {k} ({', '.join(s.layer_names)}) has sources "
+                                      f"{s.sources}: each must be -1 (the input) or an earlier "
+                                      "stage, once")
         self.stages = stages
         self.synapse = synapse
         self.input_shape = tuple(input_shape)
@@ -116,16 +135,17 @@ class SpikingNetwork(nn.Module):
                      rates: list[torch.Tensor] | None = None) -> torch.Tensor:
         """Run as a rate net: each neuron outputs ``amplitude * rate(J)`` (no noise). With a
         list ``rates``, each hidden layer's rates (Hz, ``(N, *out_shape)``) are appended to it."""
-        h = x
+        outs: list[torch.Tensor] = []
         for s in self.stages:
-            h = s.affine(h)
+            h = s.affine(*[x if j < 0 else outs[j] for j in s.sources])
             if s.neuron is not None:
                 j = s.neuron.current(h)
                 rate = s.neuron.soft_rate(j) if mode == "soft" else s.neuron.rate(j)
                 if rates is not None:
                     rates.append(rate)
                 h = s.neuron.amplitude * rate
-        return h
+            outs.append(h)
+        return outs[-1]
 
 
 def _flatten_sequential(model: nn.Module, prefix: str = "") -> list[tuple[str, nn.Module]]:
@@ -143,6 +163,17 @@ def _flatten_sequential(model: nn.Module, prefix: str = "") -> list[tuple[str, n
         else:
             out.append((path, child))
     return out
+
+
+def _is_plain_chain(model: nn.Module) -> bool:
+    """Whether ``model`` is an ``nn.Sequential`` (nested allowed) of layers this module knows
+    (supported or with advice), converted layer by layer; anything else goes through
+    :mod:`softlif.graph`."""
+    if not isinstance(model, nn.Sequential):
+        return False
+    known = _LINEAR_TYPES + _DROPPED_TYPES + (RateNeuron,) + tuple(_ADVICE)
+    return all(_is_plain_chain(m) if isinstance(m, nn.Sequential) else isinstance(m, known)
+               for m in model.children())
 
 
 def _check_supported(path: str, module: nn.Module) -> None:
@@ -180,11 +211,16 @@ def convert(
 ) -> SpikingNetwork:
     """Convert a rate ANN into a :class:`SpikingNetwork`.
 
-    ann: ``nn.Sequential`` of supported layers with ``RateNeuron`` activations (unchanged).
+    ann: an ``nn.Sequential`` of supported layers with ``RateNeuron`` activations, or any model
+        ``torch.fx`` can trace whose activations are ``RateNeuron`` s and whose other operations
+        are linear (see :func:`softlif.graph.convert_graph`); unchanged.
     input_shape: one sample's shape, e.g. ``(1, 28, 28)``.
     synapse: the filter on every neuron's output (default: alpha, tau = 5 ms, the paper's).
     """
     synapse = Synapse("alpha", 0.005) if synapse is None else synapse
+    if not _is_plain_chain(ann):
+        from .graph import convert_graph  # a graph: residual additions, concatenation, ...
+        return convert_graph(ann, input_shape, synapse)
     layers = _flatten_sequential(ann)
     for path, m in layers:
         _check_supported(path, m)
@@ -210,7 +246,7 @@ def convert(
         zeros = torch.zeros((1, *shape), device=device)
         bias = original(zeros)[0].detach().clone()  # affine constant, (C, H, W) or (F,)
         stages.append(Stage(linear, bias, neuron, shape, tuple(bias.shape),
-                            tuple(p for p, _ in pending)))
+                            tuple(p for p, _ in pending), (len(stages) - 1,), (shape,)))
         shape = tuple(bias.shape)
         pending.clear()
 

@@ -251,13 +251,27 @@ def build(
 
 @dataclass(frozen=True)
 class LayerCount:
-    """Counts for one weight layer. flops = 2 * synapses + neurons (SPEC section 5)."""
+    """Counts for one weight layer (one population of neurons, or the readout).
+    flops = 2 * synapses + neurons (SPEC section 5).
+
+    synapses: the paper's convention: a layer's multiply-adds, its inputs being the units it
+    reads (pooled units after a pooling layer).
+    sources: the layers feeding it (indices into the table's neuron layers; -1 the analog
+    input; empty: the previous layer, or the input for the first). source_synapses: the
+    synapses from each source (paper convention; they sum to ``synapses``).
+    chip_synapses: per source, the synaptic events one spike per second of every source neuron
+    causes when each spike is delivered through every pooled unit that contains it (what a
+    chip without pooling units sees: ``k * k`` times the paper's count after a k x k pool).
+    """
 
     name: str
     kind: str
     out_shape: tuple[int, ...]
     neurons: int  # neurons driven by this layer (0 for the readout)
     synapses: int
+    sources: tuple[int, ...] = ()
+    source_synapses: tuple[int, ...] = ()
+    chip_synapses: tuple[float, ...] = ()
 
     @property
     def flops(self) -> int:
@@ -269,6 +283,7 @@ def layer_table(spec: NetSpec) -> list[LayerCount]:
     c, h, w = spec.input_shape
     rows: list[LayerCount] = []
     weight_layers = [x for x in spec.layers if isinstance(x, (Conv, Local, Dense))]
+    fan = 1  # paths per pooled unit from the neurons below (k * k after a k x k pool)
     for layer in spec.layers:
         if isinstance(layer, (Conv, Local)):
             stride = layer.stride if isinstance(layer, Conv) else 1
@@ -283,11 +298,15 @@ def layer_table(spec: NetSpec) -> list[LayerCount]:
             shape = (c,)
         elif isinstance(layer, Pool):
             h, w = _pool_out(h, layer.kernel, layer.stride), _pool_out(w, layer.kernel, layer.stride)
+            fan *= layer.kernel**2
             continue
         else:
             continue
         last = len(rows) == len(weight_layers) - 1
         kind = type(layer).__name__.lower()
+        source = len(rows) - 1
         rows.append(LayerCount(f"{kind}{len(rows) + 1}", kind, shape,
-                               0 if last else int(math.prod(shape)), syn))
+                               0 if last else int(math.prod(shape)), syn, (source,), (syn,),
+                               (float(syn * fan),)))
+        fan = 1
     return rows

@@ -27,7 +27,7 @@ import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from torch import nn
@@ -121,26 +121,34 @@ class Simulator:
         self.device = torch.device(device) if device is not None else net.stages[0].bias.device
         self.decay = net.synapse.decay(self.dt)
         stages = net.stages
-        # Per stage: j = j_gain * filtered(linear(spikes01)) + j_bias; amplitude/dt of the
-        # sending layer turns 0/1 spikes into the ANN's units (spike height 1/dt).
+        # Per stage: j = j_gain * filtered(linear(spikes01)) + j_bias (+ the unfiltered part
+        # from the analog input, j_in_gain * linear(image), for stages the input feeds);
+        # amplitude/dt of the sending layers turns 0/1 spikes into the ANN's units (spike
+        # height 1/dt). Sources of unequal amplitude get their spikes scaled one by one.
         self.j_gain: list[float] = []
+        self.j_in_gain: list[float] = []
         self.j_bias: list[Tensor] = []
-        for k, st in enumerate(stages):
-            scale_in = 1.0 if k == 0 else stages[k - 1].neuron.amplitude / self.dt  # type: ignore[union-attr]
+        self.spike_sources: list[list[int]] = []
+        self.source_scale: list[list[float] | None] = []
+        for st in stages:
+            spiking = [j for j in st.sources if j >= 0]
+            amps = [stages[j].neuron.amplitude for j in spiking]  # type: ignore[union-attr]
+            uniform = len(set(amps)) <= 1
+            scale_in = (amps[0] if amps and uniform else 1.0) / self.dt
+            gain = st.neuron.gain if st.neuron is not None else 1.0
             bias = _to_state(st.bias.to(self.device, torch.float32)[None])[0]
-            if st.neuron is not None:
-                self.j_gain.append(st.neuron.gain * scale_in)
-                self.j_bias.append(st.neuron.gain * bias + st.neuron.bias)
-            else:
-                self.j_gain.append(scale_in)
-                self.j_bias.append(bias)
-        # Linear maps on spikes, in the chosen precision (the first layer stays float32: its
-        # input is the analog image).
+            self.spike_sources.append(spiking)
+            self.source_scale.append(None if uniform else amps)
+            self.j_gain.append(gain * scale_in if spiking else gain)
+            self.j_in_gain.append(gain)
+            self.j_bias.append(gain * bias + st.neuron.bias if st.neuron is not None else bias)
+        # Linear maps on spikes, in the chosen precision (maps the analog input feeds stay
+        # float32).
         self.spike_dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
-        self.linears: list[nn.Module] = [
-            _prepare_linear(st.linear, self.device, torch.float32 if k == 0 else self.spike_dtype)
-            for k, st in enumerate(stages)
-        ]
+        self.linear_dtypes = [torch.float32 if -1 in st.sources else self.spike_dtype
+                              for st in stages]
+        self.linears: list[nn.Module] = [_prepare_linear(st.linear, self.device, d)
+                                         for st, d in zip(stages, self.linear_dtypes, strict=True)]
         # fused=True compiles each layer's synapse + neuron + counting update into one kernel;
         # the linear maps stay eager (oneDNN convs and channels-last pooling beat their
         # compiled versions on CPU).
@@ -150,7 +158,9 @@ class Simulator:
         self._readout_update = wrap(_readout_update)
         self.neurons: list[NeuronType] = [st.neuron for st in net.hidden_stages
                                           if st.neuron is not None]
-        self.j0: Tensor | None = None
+        # per stage, the part of the current set by the analog input (constant per image)
+        self.j_in: list[Tensor | None] = [None] * len(stages)
+        self._has_input = False
         self.reset()
 
     @property
@@ -177,10 +187,11 @@ class Simulator:
             self.ref.append(torch.zeros_like(self.v[-1]))
             self.count.append(torch.zeros_like(self.v[-1]) if self.count_neurons
                               else torch.zeros(b, dtype=torch.float64, device=dev))
-        self.syn = [
+        self.syn: list[SynapseState | None] = [
             self.net.synapse.initial_state(
                 _to_state(torch.zeros((b, *st.out_shape), device=dev)))
-            for st in self.net.stages[1:]
+            if self.spike_sources[k] else None
+            for k, st in enumerate(self.net.stages)
         ]
         self._spikes = [torch.zeros_like(v) for v in self.v]
 
@@ -206,7 +217,13 @@ class Simulator:
         x = x.to(self.device, torch.float32)
         if x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
-        self.j0 = self.j_gain[0] * _to_state(self.linears[0](x)) + self.j_bias[0]
+        for k, st in enumerate(self.net.stages):
+            if -1 in st.sources:  # the spiking sources contribute nothing here
+                ins = [x if j < 0 else torch.zeros((self.batch_size, *self.net.stages[j].out_shape),
+                                                   device=self.device) for j in st.sources]
+                self.j_in[k] = self.j_in_gain[k] * _to_state(self.linears[k](*ins)) \
+                    + self.j_bias[k]
+        self._has_input = True
 
     def take_counts(self) -> list[Tensor]:
         """Spike counts since the last call, per neuron ``(B, *out_shape)`` or, with
@@ -221,24 +238,49 @@ class Simulator:
         Returns the readout (B, n_out) for this step."""
         if x is not None:
             self.set_input(x)
-        if self.j0 is None:
+        if not self._has_input:
             raise RuntimeError("call set_input(x) (or step(x)) before step()")
         stages, v, ref, count, syn = self.net.stages, self.v, self.ref, self.count, self.syn
-        s, v[0], ref[0], count[0] = self._input_update(
-            self.neurons[0], self.dt, self.j0, v[0], ref[0], count[0]
-        )
-        self._spikes[0] = s
-        for k in range(1, len(stages) - 1):
-            i = _to_state(self.linears[k](_from_state(s.to(self.spike_dtype))))
-            s, syn[k - 1], v[k], ref[k], count[k] = self._hidden_update(
-                self.neurons[k], self.dt, self.decay, self.j_gain[k], i, syn[k - 1],
-                self.j_bias[k], v[k], ref[k], count[k],
+        spikes = self._spikes
+        out = torch.empty(0)
+        for k, st in enumerate(stages):
+            j_in = self.j_in[k]
+            if not self.spike_sources[k]:  # driven by the analog input alone: constant current
+                assert j_in is not None
+                if st.neuron is None:
+                    out = j_in
+                    continue
+                s, v[k], ref[k], count[k] = self._input_update(
+                    self.neurons[k], self.dt, j_in, v[k], ref[k], count[k])
+                spikes[k] = s
+                continue
+            i = self.linears[k](*self._spike_inputs(k, spikes))
+            bias = self.j_bias[k] if j_in is None else j_in
+            state = cast(SynapseState, syn[k])
+            if st.neuron is None:
+                out, syn[k] = self._readout_update(self.decay, self.j_gain[k], i, state, bias)
+                continue
+            s, syn[k], v[k], ref[k], count[k] = self._hidden_update(
+                self.neurons[k], self.dt, self.decay, self.j_gain[k], _to_state(i), state,
+                bias, v[k], ref[k], count[k],
             )
-            self._spikes[k] = s
-        i = self.linears[-1](_from_state(s.to(self.spike_dtype)))
-        out, syn[-1] = self._readout_update(self.decay, self.j_gain[-1], i, syn[-1],
-                                            self.j_bias[-1])
+            spikes[k] = s
         return out
+
+    def _spike_inputs(self, k: int, spikes: list[Tensor]) -> list[Tensor]:
+        """The tensors stage ``k``'s linear map takes: its sources' last spikes (0/1, or times
+        their amplitudes where those differ), zeros for the analog input."""
+        st, scale = self.net.stages[k], self.source_scale[k]
+        dtype = self.linear_dtypes[k]
+        ins = []
+        for j in st.sources:
+            if j < 0:
+                ins.append(torch.zeros((self.batch_size, *self.net.input_shape),
+                                       device=self.device, dtype=dtype))
+                continue
+            x = _from_state(spikes[j].to(dtype))
+            ins.append(x if scale is None else x * scale[self.spike_sources[k].index(j)])
+        return ins
 
 
 def _to_state(t: Tensor) -> Tensor:
