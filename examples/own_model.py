@@ -15,7 +15,6 @@ Prints the ReLU ANN, soft-LIF ANN, hard-rate ANN and SNN errors on the same test
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
