@@ -23,10 +23,35 @@ from softlif.report import PAPER_NOISE_ABLATION
 OUT = Path("results/cifar10")
 PAPER_LAYER_RATES_HZ = [173.3, 99.0, 9.7, 7.2]  # SPEC section 5: the paper's CIFAR-10 net
 PAPER_RELU = 16.48
+# SPEC section 6, Table 4 (CIFAR-10): (tau_s in s, c0 in s, c1 in s) -> (error, efficiency)
+PAPER_TABLE4 = {(0.005, 0.12, 0.2): (0.1646, 0.76), (0.0, 0.01, 0.08): (0.1663, 1.64),
+                (0.0, 0.01, 0.06): (0.1747, 2.04)}
 
 
 def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:.2f}%"
+
+
+def _sweep(folder: Path, old: dict | None) -> dict | None:
+    """The Table-4 sweep of ``softlif sweep`` in ``folder`` (copied next to the results), or the
+    one an earlier run recorded."""
+    path = folder / "sweep.json"
+    if not path.exists():
+        return old
+    points = json.loads(path.read_text())
+    cfg = json.loads((folder / "config.json").read_text())
+    dest = OUT / "sweep-sigma10"
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(path, dest / "sweep.json")
+    shutil.copyfile(folder / "config.json", dest / "config.json")
+    ck = json.loads(Path(cfg["checkpoint"]).with_name("train_metrics.json").read_text())
+    return {"images": cfg["images"], "order": cfg["order"], "synapse": cfg["synapse"],
+            "presentation_time_s": cfg["presentation_time"], "checkpoint_test_error":
+            ck["test_error"], "note": "a retraining of the sigma-10 net with the same config "
+            f"(ANN {_pct(ck['test_error'])} on 10,000 images)",
+            "points": [{k: p[k] for k in ("tau_s", "c0", "c1", "error", "efficiency",
+                                          "rates_hz")} for p in points],
+            "file": "sweep-sigma10/sweep.json"}
 
 
 def main() -> None:
@@ -63,9 +88,14 @@ def main() -> None:
         dest = OUT / f"snn-{name}"
         dest.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(sim_path, dest / "simulate.json")
-    images = {json.loads((runs / m["simulation"]).read_text())["images"] for m in models.values()}
+    if "history_12_epochs_unit_scale" in old:  # keep nets evaluated earlier, not rerun here
+        models = {**old.get("models", {}), **models}
+    images = {json.loads((OUT / m["simulation"]).read_text())["images"] for m in models.values()}
     relu_path = runs / "relu" / "train_metrics.json"
     relu = json.loads(relu_path.read_text()) if relu_path.exists() else None
+    if relu is None and old.get("relu_error") is not None:  # keep a ReLU run recorded earlier
+        relu = {"test_error": old["relu_error"], "history": [None] * old["relu_epochs"]}
+    sweep = _sweep(runs / "sweep-sigma10", old.get("table4_sweep"))
     r = {"dataset": "cifar10 (JPEG-decoded copy, lossy)", "net": "cifar10",
          "train_images": 50000, "test_images": images.pop() if len(images) == 1 else None,
          "test_order": "shuffled", "input_scale": "0-255 less the training mean image",
@@ -73,6 +103,7 @@ def main() -> None:
          "relu_epochs": len(relu["history"]) if relu else None,
          "models": models, "paper_layer_rates_hz": PAPER_LAYER_RATES_HZ,
          "command": "scripts/reproduce_cifar10.sh (then python scripts/cifar10_report.py RUNS)",
+         "table4_sweep": sweep,
          "history_12_epochs_unit_scale": history}
     write_json_atomic(OUT / "results.json", r)
 
@@ -104,6 +135,16 @@ def main() -> None:
                      f"{fmt(f'{v:g}' for v in PAPER_LAYER_RATES_HZ)} | "
                      f"{m['mean_rate_hz']:.1f} (paper 148) | {m['efficiency']:.2f}x "
                      "(paper 0.76x) |")
+    if sweep:
+        lines += ["", f"Table-4 trade-off on the sigma-10 net ({sweep['images']:,} shuffled test "
+                  f"images; {sweep['note']}):", "",
+                  "| tau_s | window | SNN error | efficiency | paper error | paper efficiency |",
+                  "|---|---|---|---|---|---|"]
+        for p in sweep["points"]:
+            pe, pf = PAPER_TABLE4.get((p["tau_s"], p["c0"], p["c1"]), (None, None))
+            lines.append(f"| {1000 * p['tau_s']:g} ms | {1000 * p['c0']:g}-{1000 * p['c1']:g} ms "
+                         f"| {_pct(p['error'])} | {p['efficiency']:.2f}x | {_pct(pe)} | "
+                         f"{'-' if pf is None else f'{pf:.2f}x'} |")
     if history:
         hm = history["models"]
         lines += ["", "History (superseded): 12 epochs per net on the [0, 1] input scale, 2,000 "

@@ -139,8 +139,13 @@ def test_two_process_training_matches_one_checkpoints_once_and_resumes(tmp_path)
     assert whole.metrics["world_size"] == 2 and len(set(seeds)) == 2 and seeds[0] == 2
     # one process, same global batches: equal up to the order of float additions
     tr, te, pre = _data()
-    one = train(_no_dropout_spec(), tr, te, pre, TrainConfig(**CFG), activation="relu",
-                progress=False, log=lambda s: None)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the workers: the kernels' summation order follows threads
+    try:
+        one = train(_no_dropout_spec(), tr, te, pre, TrainConfig(**CFG), activation="relu",
+                    progress=False, log=lambda s: None)
+    finally:
+        torch.set_num_threads(threads)
     worst = max(float((one.state_dict[k] - v).abs().max()) for k, v in whole.state_dict.items())
     assert worst < 1e-4, worst
     h1, h2 = one.metrics["history"], whole.metrics["history"]

@@ -25,4 +25,6 @@ def test_own_model_example_runs_end_to_end(tmp_path, capsys):
     assert r["relu_error"] < 0.6  # the ReLU net learnt something (chance: 0.9)
     assert len(r["snn_rates_hz"]) == 4 and all(x > 0 for x in r["snn_rates_hz"])
     assert r["energy"]["chip_synops_per_s"] >= r["energy"]["synops_per_s"] > 0
+    assert r["nir_round_trip_same_spikes"] is True
+    assert (tmp_path / "own_model.nir").stat().st_size > 0
     assert "snn_error" in capsys.readouterr().out

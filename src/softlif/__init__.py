@@ -11,6 +11,7 @@ The public API, for a model of your own::
     sl.verify(ann.eval(), snn, x)                        # rate mode == the ANN
     result = sl.simulate(snn, images)                    # 200 ms per image, 1 ms steps
     report = sl.energy(snn, result)                      # synops, efficiency, joules
+    graph = sl.to_nir(snn)                               # NIR for other tools and hardware
 
 Names are loaded on first use, so ``import softlif`` (and the command line) stays light.
 """
@@ -36,6 +37,7 @@ _EXPORTS = {
     "DEVICES": "energy", "Device": "energy",
     "fit": "finetune", "TrainConfig": "train", "loader_error": "ann",
     "SoftlifError": "errors",
+    "to_nir": "nir_io", "from_nir": "nir_io",
 }
 
 __all__ = [  # the same names as _EXPORTS (a literal, for linters)
@@ -43,6 +45,7 @@ __all__ = [  # the same names as _EXPORTS (a literal, for linters)
     "Synapse", "prepare", "convert", "verify", "SpikingNetwork", "ConversionError",
     "VerificationError", "simulate", "Simulator", "SimResult", "energy", "energy_report",
     "EnergyReport", "DEVICES", "Device", "fit", "TrainConfig", "loader_error", "SoftlifError",
+    "to_nir", "from_nir",
 ]
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
@@ -53,6 +56,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .errors import SoftlifError
     from .finetune import fit
     from .neurons import IF, LIF, LIF_CIFAR, LIF_MNIST
+    from .nir_io import from_nir, to_nir
     from .prepare import prepare
     from .simulate import SimResult, Simulator, simulate
     from .synapses import Synapse
