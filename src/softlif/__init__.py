@@ -27,6 +27,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "LIF": "neurons", "IF": "neurons", "LIF_MNIST": "neurons", "LIF_CIFAR": "neurons",
+    "AdaptiveLIF": "adaptive",
     "RateNeuron": "activations", "set_rate_mode": "activations",
     "Synapse": "synapses",
     "prepare": "prepare",
@@ -41,7 +42,7 @@ _EXPORTS = {
 }
 
 __all__ = [  # the same names as _EXPORTS (a literal, for linters)
-    "__version__", "LIF", "IF", "LIF_MNIST", "LIF_CIFAR", "RateNeuron", "set_rate_mode",
+    "__version__", "LIF", "IF", "AdaptiveLIF", "LIF_MNIST", "LIF_CIFAR", "RateNeuron", "set_rate_mode",
     "Synapse", "prepare", "convert", "verify", "SpikingNetwork", "ConversionError",
     "VerificationError", "simulate", "Simulator", "SimResult", "energy", "energy_report",
     "EnergyReport", "DEVICES", "Device", "fit", "TrainConfig", "loader_error", "SoftlifError",
@@ -50,6 +51,7 @@ __all__ = [  # the same names as _EXPORTS (a literal, for linters)
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .activations import RateNeuron, set_rate_mode
+    from .adaptive import AdaptiveLIF
     from .ann import loader_error
     from .convert import ConversionError, SpikingNetwork, VerificationError, convert, verify
     from .energy import DEVICES, Device, EnergyReport, energy, energy_report

@@ -8,7 +8,6 @@ replaces each ``RateNeuron`` by the spiking neuron of the same type and paramete
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable
 from typing import Literal
@@ -16,7 +15,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from .neurons import NeuronType
+from .neurons import NeuronType, with_params
 from .synapses import periodic_train
 
 RateMode = Literal["soft", "hard"]
@@ -206,11 +205,11 @@ def set_smoothing(model: nn.Module, smoothing: float) -> None:
     """Set the soft-rate smoothing g of every :class:`RateNeuron` (for annealing g -> 0)."""
     for m in model.modules():
         if isinstance(m, RateNeuron):
-            m.neuron = dataclasses.replace(m.neuron, smoothing=float(smoothing))
+            m.neuron = with_params(m.neuron, smoothing=float(smoothing))
 
 
 def set_noise(model: nn.Module, noise_std: float) -> None:
     """Set the training noise (Hz) of every :class:`RateNeuron`."""
     for m in model.modules():
         if isinstance(m, RateNeuron):
-            m.neuron = dataclasses.replace(m.neuron, noise_std=float(noise_std))
+            m.neuron = with_params(m.neuron, noise_std=float(noise_std))

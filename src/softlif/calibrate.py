@@ -41,11 +41,11 @@ def filtered_spread(
     steps, skip = int(round(duration / dt)), int(round(settle / dt))
     if skip >= steps:
         raise ValueError("settle must be shorter than duration")
-    v, ref = torch.zeros_like(j), torch.zeros_like(j)
+    cell = tuple(torch.zeros_like(j) for _ in neuron.state_vars)
     state = synapse.initial_state(j)
     trace = torch.empty((steps - skip, len(j)), dtype=torch.float64)
     for t in range(steps):
-        s, v, ref = neuron.step(j, v, ref, dt)
+        s, cell = neuron.spike_step(j, cell, dt)
         y, state = synapse.step(s / dt, state, dt)
         if t >= skip:
             trace[t - skip] = y

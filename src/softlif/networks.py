@@ -25,7 +25,7 @@ from torch import nn
 
 from .activations import RateNeuron
 from .layers import LocallyConnected2d, avg_pool
-from .neurons import IF, LIF, LIF_CIFAR, LIF_MNIST, NeuronType, neuron_from_dict, neuron_to_dict
+from .neurons import IF, LIF_CIFAR, LIF_MNIST, NeuronType, neuron_from_dict, neuron_to_dict
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class NetSpec:
     name: str
     input_shape: tuple[int, int, int]
     layers: tuple[Layer, ...]
-    neuron: LIF = field(default=LIF_MNIST)
+    neuron: NeuronType = field(default=LIF_MNIST)
 
     @property
     def classes(self) -> int:
@@ -174,9 +174,7 @@ def spec_from_dict(d: dict) -> NetSpec:
             if kind not in _LAYER_TYPES:
                 raise ValueError(f"unknown layer kind {kind!r}; known: {', '.join(_LAYER_TYPES)}")
             layers.append(_LAYER_TYPES[kind](**item))
-        neuron = neuron_from_dict(d["neuron"])
-        if not isinstance(neuron, LIF):
-            raise ValueError("a network spec's neuron must be a LIF")
+        neuron = neuron_from_dict(d["neuron"])  # any registered neuron type
         c, h, w = (int(v) for v in d["input_shape"])
         return NetSpec(str(d["name"]), (c, h, w), tuple(layers), neuron)
     except (KeyError, TypeError) as e:

@@ -6,7 +6,8 @@ A neuron type bundles, with parameters in SI units (seconds, Hz):
 * ``rate(j)``: the steady-state firing rate in Hz of the spiking neuron (hard threshold);
 * ``soft_rate(j)``: the same curve with its threshold smoothed, so the derivative is bounded
   (Hunsberger & Eliasmith 2015, arXiv 1510.08829, Eq. 3; 2016, arXiv 1611.05141);
-* ``step(j, v, ref, dt)``: the spiking dynamics for one time step (a pure function);
+* ``spike_step(j, state, dt)``: the spiking dynamics for one time step (a pure function of
+  the explicit state, whose variables the type declares in ``state_vars``);
 * the training-noise model on active units (SPEC sections 2, 3): ``noise_model="gaussian"``
   adds N(0, ``noise_std``^2) Hz (the paper's); ``"alpha"`` / ``"lowpass"`` replace the rate by
   the periodic spike train the neuron would fire, filtered by that synapse (``noise_tau`` s)
@@ -17,6 +18,11 @@ The ANN output of a unit is ``amplitude * rate``. In the spiking net, spikes hav
 ``amplitude`` on their way to the next layer.
 
 Threshold current is 1 and, with ``bias = 1``, a unit fires when ``x > 0``.
+
+Every neuron type follows one protocol, :class:`NeuronModel`, and the simulator, converter,
+checkpoints and energy model call nothing else: a new type is a frozen dataclass (usually a
+subclass of :class:`NeuronBase`) registered with :func:`register_neuron`; no softlif source
+changes. LIF and IF are two such types.
 
 >>> lif = LIF(tau_rc=0.02, tau_ref=0.002)
 >>> round(float(lif.rate(torch.tensor(2.0))), 3)  # 1 / (0.002 + 0.02 * log(2)) Hz
@@ -31,7 +37,7 @@ import dataclasses
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import torch
 
@@ -194,7 +200,7 @@ NoiseModel = Literal["gaussian", "alpha", "lowpass"]
 NOISE_MODELS = ("gaussian", "alpha", "lowpass")
 
 
-def _check_noise_model(obj: LIF | IF) -> None:
+def _check_noise_model(obj: Any) -> None:
     model = obj.noise_model
     if model not in NOISE_MODELS:
         raise ValueError(f"{type(obj).__name__}.noise_model must be one of "
@@ -203,8 +209,90 @@ def _check_noise_model(obj: LIF | IF) -> None:
         _check_positive(obj, "noise_tau")
 
 
-class _RateCurves:
-    """Rate methods shared by the neuron types, all from their ``rate_kernels``."""
+@dataclass(frozen=True)
+class StateVar:
+    """One state variable of a neuron type's spiking dynamics, one value per neuron.
+
+    name: e.g. ``"v"`` (a membrane voltage, threshold 1) or ``"ref"`` (refractory time, s).
+    init: ``"voltage"`` starts at 0 or uniform in [0, 1) as the simulation's ``init`` says
+        (at most one per type); ``"zero"`` always starts at 0.
+    """
+
+    name: str
+    init: Literal["voltage", "zero"] = "zero"
+
+
+RateKernels = tuple[Callable, Callable, tuple[float, ...]]
+
+
+@runtime_checkable
+class NeuronModel(Protocol):
+    """What every neuron type provides (parameters in SI units: seconds, Hz).
+
+    * parameters, as fields of a frozen dataclass: ``amplitude`` (ANN output per Hz),
+      ``gain`` and ``bias`` (``J = gain * x + bias``, threshold current 1), ``tau_ref``
+      (s, 0 if none), ``smoothing`` (g of the soft curve; 0 = hard), and the training noise
+      ``noise_std`` (Hz), ``noise_model`` (``"gaussian"``, ``"alpha"``, ``"lowpass"``) and
+      ``noise_tau`` (s);
+    * ``rate_kernels(soft) -> (value, derivative, params)``: the steady-state rate curve (Hz)
+      in the excess current ``z = J - 1`` as a kernel pair, ``value(z, *params) -> (rate,
+      aux)`` and ``derivative(rate, aux, *params) -> d rate / d z``, hard or smoothed;
+      training (fused, under autocast too), conversion and energy read every rate from it;
+    * ``current``, ``rate``, ``soft_rate``, ``max_rate``, ``has_training_noise``: derived
+      from the above by :class:`NeuronBase`;
+    * ``state_vars``: the spiking state, declared as data (:class:`StateVar`);
+    * ``spike_step(j, state, dt) -> (spikes, state)``: one step of ``dt`` s with the current
+      ``j`` held constant; ``state`` is a tuple of tensors in ``state_vars`` order, shaped like
+      ``j``; ``spikes`` is 0/1 (at most one spike per step);
+    * checkpoints store ``neuron_to_dict`` (the type's registered name and its fields).
+    """
+
+    state_vars: ClassVar[tuple[StateVar, ...]]
+
+    # parameters: read-only (fields of a frozen dataclass)
+    @property
+    def amplitude(self) -> float: ...
+
+    @property
+    def gain(self) -> float: ...
+
+    @property
+    def bias(self) -> float: ...
+
+    @property
+    def tau_ref(self) -> float: ...
+
+    @property
+    def smoothing(self) -> float: ...
+
+    @property
+    def noise_std(self) -> float: ...
+
+    @property
+    def noise_model(self) -> str: ...
+
+    @property
+    def noise_tau(self) -> float: ...
+
+    def rate_kernels(self, soft: bool) -> RateKernels: ...
+
+    def current(self, x: Tensor) -> Tensor: ...
+
+    def rate(self, j: Tensor) -> Tensor: ...
+
+    def soft_rate(self, j: Tensor) -> Tensor: ...
+
+    def max_rate(self) -> float: ...
+
+    @property
+    def has_training_noise(self) -> bool: ...
+
+    def spike_step(self, j: Tensor, state: tuple[Tensor, ...], dt: float
+                   ) -> tuple[Tensor, tuple[Tensor, ...]]: ...
+
+
+class NeuronBase:
+    """The methods every neuron type derives from its ``rate_kernels`` and parameters."""
 
     tau_ref: float
     gain: float
@@ -213,7 +301,7 @@ class _RateCurves:
     noise_model: str
     noise_tau: float
     # each neuron type defines rate_kernels(soft) -> (value, derivative, params)
-    rate_kernels: Callable[[bool], tuple[Callable, Callable, tuple[float, ...]]]
+    rate_kernels: Callable[[bool], RateKernels]
 
     def current(self, x: Tensor) -> Tensor:
         """Input current J = gain * x + bias (dimensionless, threshold 1)."""
@@ -237,8 +325,30 @@ class _RateCurves:
         return math.inf if self.tau_ref == 0 else 1.0 / self.tau_ref
 
 
+#: Registered neuron types by name (what checkpoints and NIR metadata store).
+NEURON_TYPES: dict[str, type] = {}
+
+
+def register_neuron(cls: type) -> type:
+    """Class decorator: make a neuron type (a frozen dataclass following
+    :class:`NeuronModel`) known to checkpoints, ``neuron_from_dict`` and the command line."""
+    if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen):  # type: ignore[attr-defined]
+        raise TypeError(f"{cls.__name__} must be a frozen dataclass to be a neuron type")
+    missing = [m for m in ("rate_kernels", "spike_step", "state_vars", "current", "rate",
+                           "soft_rate", "max_rate", "has_training_noise") if not hasattr(cls, m)]
+    names = [v.name for v in getattr(cls, "state_vars", ())]
+    if missing or not names or len(set(names)) != len(names) \
+            or sum(v.init == "voltage" for v in getattr(cls, "state_vars")) > 1:  # noqa: B009
+        raise TypeError(f"{cls.__name__} does not follow the neuron protocol: "
+                        f"{'missing ' + ', '.join(missing) if missing else 'state_vars must be '}"
+                        f"{'' if missing else 'non-empty, uniquely named, at most one voltage'}")
+    NEURON_TYPES[cls.__name__] = cls
+    return cls
+
+
+@register_neuron
 @dataclass(frozen=True)
-class LIF(_RateCurves):
+class LIF(NeuronBase):
     """Leaky integrate-and-fire neuron (and its rate / soft-rate curves).
 
     tau_rc dv/dt = -v + J; spike when v crosses 1; v held at 0 for tau_ref after a spike.
@@ -266,6 +376,14 @@ class LIF(_RateCurves):
         if soft and self.smoothing > 0:
             return soft_lif_value, soft_lif_derivative, (self.smoothing, self.tau_rc, self.tau_ref)
         return lif_value, lif_derivative, (self.tau_rc, self.tau_ref)
+
+    state_vars: ClassVar[tuple[StateVar, ...]] = (StateVar("v", "voltage"), StateVar("ref"))
+
+    def spike_step(self, j: Tensor, state: tuple[Tensor, ...], dt: float
+                   ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """The protocol's step: ``state = (v, ref)``; see :meth:`step`."""
+        s, v, ref = lif_step(j, state[0], state[1], dt, self.tau_rc, self.tau_ref)
+        return s, (v, ref)
 
     def step(
         self, j: Tensor, v: Tensor, ref: Tensor, dt: float
@@ -302,8 +420,9 @@ def lif_step(
     return spiked.to(v.dtype), v, ref
 
 
+@register_neuron
 @dataclass(frozen=True)
-class IF(_RateCurves):
+class IF(NeuronBase):
     """Integrate-and-fire neuron without leak: the spiking counterpart of ReLU.
 
     tau dv/dt = J - 1 (threshold current 1, so it fires when x > 0 with bias 1); spike when v
@@ -333,6 +452,14 @@ class IF(_RateCurves):
             return if_value, if_derivative, (self.smoothing, self.tau, self.tau_ref)
         return if_hard_value, if_derivative, (self.tau, self.tau_ref)
 
+    state_vars: ClassVar[tuple[StateVar, ...]] = (StateVar("v", "voltage"), StateVar("ref"))
+
+    def spike_step(self, j: Tensor, state: tuple[Tensor, ...], dt: float
+                   ) -> tuple[Tensor, tuple[Tensor, ...]]:
+        """The protocol's step: ``state = (v, ref)``; see :meth:`step`."""
+        s, v, ref = if_step(j, state[0], state[1], dt, self.tau, self.tau_ref)
+        return s, (v, ref)
+
     def step(
         self, j: Tensor, v: Tensor, ref: Tensor, dt: float
     ) -> tuple[Tensor, Tensor, Tensor]:
@@ -360,25 +487,37 @@ def if_step(
     return spiked.to(v.dtype), v, ref
 
 
-NeuronType = LIF | IF
+#: Any neuron type (the protocol); kept under its old name.
+NeuronType = NeuronModel
 
 # The authors' parameter sets (SPEC section 2).
 LIF_MNIST = LIF(tau_rc=0.022, tau_ref=0.002, amplitude=0.063, gain=1.0)
 LIF_CIFAR = LIF(tau_rc=0.05, tau_ref=0.001, amplitude=0.063, gain=0.825)
 
 
-def neuron_to_dict(neuron: NeuronType) -> dict[str, float | str]:
+def with_params(neuron: NeuronType, **changes: Any) -> NeuronType:
+    """A copy of ``neuron`` with some parameters changed (``dataclasses.replace``; checked by
+    the type's own ``__post_init__``)."""
+    return dataclasses.replace(neuron, **changes)  # type: ignore[type-var]
+
+
+def neuron_to_dict(neuron: NeuronType) -> dict[str, Any]:
     """Plain-data form of a neuron type (for checkpoints and JSON)."""
-    return {"type": type(neuron).__name__, **dataclasses.asdict(neuron)}
+    name = type(neuron).__name__
+    if NEURON_TYPES.get(name) is not type(neuron):
+        raise ValueError(f"neuron type {name} is not registered: decorate it with "
+                         "softlif.neurons.register_neuron")
+    return {"type": name, **dataclasses.asdict(neuron)}  # type: ignore[call-overload]
 
 
 def neuron_from_dict(d: dict) -> NeuronType:
     """Inverse of :func:`neuron_to_dict`; rejects unknown types and fields."""
     d = dict(d)
     kind = d.pop("type", None)
-    types: dict[str, type] = {"LIF": LIF, "IF": IF}
+    types = NEURON_TYPES
     if kind not in types:
-        raise ValueError(f"unknown neuron type {kind!r}; known: {', '.join(types)}")
+        raise ValueError(f"unknown neuron type {kind!r}; known: {', '.join(types)} (a type of "
+                         "your own must be registered with register_neuron before loading)")
     try:
         return types[kind](**d)
     except TypeError as e:
@@ -398,3 +537,7 @@ def initial_voltage(
     if mode == "uniform":
         return torch.rand(shape, generator=generator, dtype=dtype, device="cpu").to(device)
     raise ValueError(f"initial voltage mode must be 'zero' or 'uniform', got {mode!r}")
+
+
+# Further neuron types register themselves on import (after every name above exists).
+from . import adaptive as _adaptive  # noqa: E402, F401

@@ -34,7 +34,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .convert import SpikingNetwork
-from .neurons import IF, LIF, NeuronType, if_step, initial_voltage, lif_step
+from .neurons import NeuronType, initial_voltage
 from .synapses import SynapseState, synapse_step
 
 Tensor = torch.Tensor
@@ -42,19 +42,14 @@ InitMode = Literal["zero", "uniform"]
 Precision = Literal["float32", "bfloat16"]
 
 
-def _neuron_step(neuron: NeuronType, j: Tensor, v: Tensor, ref: Tensor, dt: float):
-    if isinstance(neuron, LIF):
-        return lif_step(j, v, ref, dt, neuron.tau_rc, neuron.tau_ref)
-    if isinstance(neuron, IF):
-        return if_step(j, v, ref, dt, neuron.tau, neuron.tau_ref)
-    raise TypeError(f"no spiking dynamics for neuron type {type(neuron).__name__}")
+NeuronState = tuple[Tensor, ...]
 
 
-def _input_layer_update(neuron: NeuronType, dt: float, j: Tensor, v: Tensor, ref: Tensor,
+def _input_layer_update(neuron: NeuronType, dt: float, j: Tensor, state: NeuronState,
                         count: Tensor):
-    """First layer: constant current j; returns (spikes 0/1, v, ref, count)."""
-    s, v, ref = _neuron_step(neuron, j, v, ref, dt)
-    return s, v, ref, _count(count, s)
+    """First layer: constant current j; returns (spikes 0/1, state, count)."""
+    s, state = neuron.spike_step(j, state, dt)
+    return s, state, _count(count, s)
 
 
 def _count(count: Tensor, s: Tensor) -> Tensor:
@@ -65,15 +60,14 @@ def _count(count: Tensor, s: Tensor) -> Tensor:
 
 
 def _hidden_layer_update(neuron: NeuronType, dt: float, a: float, j_gain: float, i: Tensor,
-                         syn: SynapseState, j_bias: Tensor, v: Tensor, ref: Tensor,
-                         count: Tensor):
+                         syn: SynapseState, j_bias: Tensor, state: NeuronState, count: Tensor):
     """Synapse -> current -> neuron for one layer and one step (one fused kernel when compiled).
 
     i: the linear map applied to the previous layer's 0/1 spikes; j = j_gain * filtered(i) + j_bias.
     """
     y, syn = synapse_step(i.float(), syn, a)
-    s, v, ref = _neuron_step(neuron, j_gain * y + j_bias, v, ref, dt)
-    return s, syn, v, ref, _count(count, s)
+    s, state = neuron.spike_step(j_gain * y + j_bias, state, dt)
+    return s, syn, state, _count(count, s)
 
 
 def _readout_update(a: float, gain: float, i: Tensor, syn: SynapseState, bias: Tensor):
@@ -175,17 +169,20 @@ class Simulator:
         seeds = list(range(b)) if seeds is None else list(seeds)
         if len(seeds) != b:
             raise ValueError(f"need {b} seeds, got {len(seeds)}")
-        self.v, self.ref, self.count = [], [], []
+        self.state: list[NeuronState] = []
+        self.count = []
         gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        for st in self.net.hidden_stages:
+        for st, neuron in zip(self.net.hidden_stages, self.neurons, strict=True):
             shape = st.out_shape
-            if self.init == "uniform":
-                v = torch.stack([initial_voltage(shape, "uniform", g) for g in gens])
-            else:
-                v = initial_voltage((b, *shape), "zero")
-            self.v.append(_to_state(v.to(dev)))
-            self.ref.append(torch.zeros_like(self.v[-1]))
-            self.count.append(torch.zeros_like(self.v[-1]) if self.count_neurons
+            variables = []
+            for var in neuron.state_vars:  # as the neuron type declares them
+                if var.init == "voltage" and self.init == "uniform":
+                    t = torch.stack([initial_voltage(shape, "uniform", g) for g in gens])
+                else:
+                    t = initial_voltage((b, *shape), "zero")
+                variables.append(_to_state(t.to(dev)))
+            self.state.append(tuple(variables))
+            self.count.append(torch.zeros_like(variables[0]) if self.count_neurons
                               else torch.zeros(b, dtype=torch.float64, device=dev))
         self.syn: list[SynapseState | None] = [
             self.net.synapse.initial_state(
@@ -193,7 +190,7 @@ class Simulator:
             if self.spike_sources[k] else None
             for k, st in enumerate(self.net.stages)
         ]
-        self._spikes = [torch.zeros_like(v) for v in self.v]
+        self._spikes = [torch.zeros_like(st[0]) for st in self.state]
 
     @property
     def spikes(self) -> list[Tensor]:
@@ -202,8 +199,15 @@ class Simulator:
 
     @property
     def voltages(self) -> list[Tensor]:
-        """Membrane voltages per hidden layer, ``(B, *out_shape)``."""
-        return [_from_state(v) for v in self.v]
+        """Membrane voltages per hidden layer, ``(B, *out_shape)``: each neuron type's
+        ``"voltage"`` state variable (its first variable if it declares none)."""
+        return [_from_state(st[_voltage_index(n)]) for st, n in zip(self.state, self.neurons,
+                                                                     strict=True)]
+
+    def neuron_state(self, layer: int) -> dict[str, Tensor]:
+        """Hidden layer ``layer``'s state variables by name, each ``(B, *out_shape)``."""
+        return {var.name: _from_state(t) for var, t in
+                zip(self.neurons[layer].state_vars, self.state[layer], strict=True)}
 
     @torch.no_grad()
     def set_input(self, x: Tensor) -> None:
@@ -240,7 +244,7 @@ class Simulator:
             self.set_input(x)
         if not self._has_input:
             raise RuntimeError("call set_input(x) (or step(x)) before step()")
-        stages, v, ref, count, syn = self.net.stages, self.v, self.ref, self.count, self.syn
+        stages, state, count, syn = self.net.stages, self.state, self.count, self.syn
         spikes = self._spikes
         out = torch.empty(0)
         for k, st in enumerate(stages):
@@ -250,19 +254,19 @@ class Simulator:
                 if st.neuron is None:
                     out = j_in
                     continue
-                s, v[k], ref[k], count[k] = self._input_update(
-                    self.neurons[k], self.dt, j_in, v[k], ref[k], count[k])
+                s, state[k], count[k] = self._input_update(
+                    self.neurons[k], self.dt, j_in, state[k], count[k])
                 spikes[k] = s
                 continue
             i = self.linears[k](*self._spike_inputs(k, spikes))
             bias = self.j_bias[k] if j_in is None else j_in
-            state = cast(SynapseState, syn[k])
+            filt = cast(SynapseState, syn[k])
             if st.neuron is None:
-                out, syn[k] = self._readout_update(self.decay, self.j_gain[k], i, state, bias)
+                out, syn[k] = self._readout_update(self.decay, self.j_gain[k], i, filt, bias)
                 continue
-            s, syn[k], v[k], ref[k], count[k] = self._hidden_update(
-                self.neurons[k], self.dt, self.decay, self.j_gain[k], _to_state(i), state,
-                bias, v[k], ref[k], count[k],
+            s, syn[k], state[k], count[k] = self._hidden_update(
+                self.neurons[k], self.dt, self.decay, self.j_gain[k], _to_state(i), filt,
+                bias, state[k], count[k],
             )
             spikes[k] = s
         return out
@@ -281,6 +285,10 @@ class Simulator:
             x = _from_state(spikes[j].to(dtype))
             ins.append(x if scale is None else x * scale[self.spike_sources[k].index(j)])
         return ins
+
+
+def _voltage_index(neuron: NeuronType) -> int:
+    return next((i for i, v in enumerate(neuron.state_vars) if v.init == "voltage"), 0)
 
 
 def _to_state(t: Tensor) -> Tensor:

@@ -45,12 +45,7 @@ from .distributed import World, all_reduce_sum, current, dist_barrier, gather_ob
 from .errors import SoftlifError
 from .layers import LocallyConnected2d
 from .networks import NetSpec, build, init_paper, spec_to_dict
-from .neurons import (
-    IF,
-    LIF,
-    NOISE_MODELS,
-    NoiseModel,
-)
+from .neurons import IF, NOISE_MODELS, NeuronType, NoiseModel, with_params
 
 Recipe = Literal["paper", "adam"]
 Init = Literal["default", "paper"]
@@ -211,22 +206,22 @@ def train(
     init = _init_checkpoint(cfg, spec, activation, pre)
     if init is not None:  # the weights were learnt on inputs less this mean image
         pre = init.preprocess
-    neuron = None
+    neuron: NeuronType | None = None
     if activation != "relu":
         neuron = spec.neuron if activation != "if" else IF()
         if init is not None and init.neuron is not None:  # its noise, and g where it ended
             neuron = init.neuron
             g_end = init.metrics.get("final_smoothing")
             if g_end is not None:  # 0 too: a net annealed to the hard curve stays there
-                neuron = dataclasses.replace(neuron, smoothing=float(g_end))
+                neuron = with_params(neuron, smoothing=float(g_end))
         if cfg.noise_std is not None:
-            neuron = dataclasses.replace(neuron, noise_std=cfg.noise_std)
+            neuron = with_params(neuron, noise_std=cfg.noise_std)
         if cfg.noise_model is not None:
-            neuron = dataclasses.replace(neuron, noise_model=cfg.noise_model)
+            neuron = with_params(neuron, noise_model=cfg.noise_model)
         if cfg.noise_tau is not None:
-            neuron = dataclasses.replace(neuron, noise_tau=cfg.noise_tau)
+            neuron = with_params(neuron, noise_tau=cfg.noise_tau)
         if cfg.smoothing is not None:
-            neuron = dataclasses.replace(neuron, smoothing=cfg.smoothing)
+            neuron = with_params(neuron, smoothing=cfg.smoothing)
     device = torch.device(device)
     model = build(spec, activation, neuron, generator=noise_gen)  # type: ignore[arg-type]
     if init is not None:
@@ -341,9 +336,8 @@ def train(
                                   "seconds": wall}
         if neuron is not None:
             record["smoothing"] = g_now
-            if isinstance(neuron, LIF):
-                record["test_error_hard"] = error_rate(
-                    predict(model, test_split, pre, mode="hard", workers=workers), y_test)
+            record["test_error_hard"] = error_rate(  # the hard rate curve: the SNN's
+                predict(model, test_split, pre, mode="hard", workers=workers), y_test)
         history.append(record)
         ck = Checkpoint(
             spec=spec, activation=activation, neuron=neuron, preprocess=pre,

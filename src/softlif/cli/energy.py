@@ -83,18 +83,17 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from ..calibrate import calibrate_noise, filtered_spread
     from ..figures import fig_spread
     from ..networks import get_spec
+    from ..neurons import with_params
     from ..synapses import Synapse
 
-    neuron = get_spec(args.net).neuron
+    neuron = get_spec(args.net).neuron  # the paper's nets: LIF
     if args.tau_rc is not None:
-        neuron = dataclasses.replace(neuron, tau_rc=args.tau_rc)
+        neuron = with_params(neuron, tau_rc=args.tau_rc)
     if args.tau_ref is not None:
-        neuron = dataclasses.replace(neuron, tau_ref=args.tau_ref)
+        neuron = with_params(neuron, tau_ref=args.tau_ref)
     syn = Synapse(args.synapse, args.tau_s)
     c = calibrate_noise(neuron, syn, j_max=args.j_max)
     if args.out:
@@ -103,7 +102,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         stats = filtered_spread(neuron, syn, torch.linspace(0.0, args.j_max, 121,
                                                             dtype=torch.float64))
         fig_spread(stats, Path(args.out) / "fig2_spread",
-                   f"LIF tau_rc {neuron.tau_rc * 1e3:g} ms, {syn.kind} tau_s {syn.tau * 1e3:g} ms")
+                   f"LIF tau_rc {getattr(neuron, 'tau_rc', 0) * 1e3:g} ms, {syn.kind} "
+                   f"tau_s {syn.tau * 1e3:g} ms")
         write_json_atomic(Path(args.out) / "calibration.json", c)
     emit(args, c, lambda: (f"train with noise sigma = {c['sigma_hz']:.2f} Hz  (median spread of "
                            f"the filtered spike train over J in (1, {args.j_max:g}]; {c['synapse']}"
