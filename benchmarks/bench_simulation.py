@@ -6,8 +6,10 @@ paper's rates, printed below), T = 200 steps, batch 32:
 * dense ceiling = (images per second of one plain ReLU ANN forward, best batch size) / T,
   i.e. what T dense forward passes per image would cost;
 * softlif's simulation, eager and fused (torch.compile), in float32 and with the bfloat16
-  synaptic path, as images/s and as a ratio to the ceiling; the bf16 row also reports its
-  accuracy cost against float32 (argmax agreement and mean |readout difference|).
+  synaptic path, as images/s and as a ratio to the ceiling; every row after the first reports
+  its difference from the first (argmax agreement and mean |readout difference|). The first
+  layer takes its spikes from the closed form of its constant current (the default); the
+  "stepped" row integrates it step by step instead, for comparison.
 
     python benchmarks/bench_simulation.py [--nets mnist cifar10] [--images 64] [--json out.json]
     python benchmarks/bench_simulation.py --device cuda --batch 256 --images 1024  # on a GPU
@@ -102,7 +104,9 @@ def bench_net(name: str, n_images: int, steps: int, batch: int,
                  "ceiling_batch": best_bs, "variants": {}}
     t_pres = steps * 0.001
     ref_out = None
-    for label, kw in [("eager fp32", {}), ("fused fp32", {"fused": True}),
+    for label, kw in [("eager fp32", {}),
+                      ("fused fp32 stepped", {"fused": True, "closed_form": False}),
+                      ("fused fp32", {"fused": True}),
                       ("fused bf16", {"fused": True, "precision": "bfloat16"})]:
         # warm-up (compilation) on a short run, then one timed run
         simulate(snn, x[:batch], presentation_time=0.005, batch_size=batch, device=device, **kw)
@@ -148,14 +152,14 @@ def main() -> None:
               + ", ".join(f"{r:.1f}" for r in row["rate_net_rates_hz"]))
         print(f"  dense ceiling: {row['ceiling_img_s']:.2f} img/s "
               f"(T x ANN forward, best batch {row['ceiling_batch']})")
-        print(f"  {'variant':<12} {'img/s':>8} {'x ceiling':>10}  SNN rates (Hz)")
+        print(f"  {'variant':<18} {'img/s':>8} {'x ceiling':>10}  SNN rates (Hz)")
         for label, e in row["variants"].items():
             extra = ""
             if "argmax_agreement_vs_eager_fp32" in e:
                 extra = (f"  agree {e['argmax_agreement_vs_eager_fp32']:.3f}, "
                          f"|d readout| {e['mean_abs_readout_diff']:.4f} of {e['readout_scale']:.3f}")
             rates = ", ".join(f"{r:.1f}" for r in e["snn_rates_hz"])
-            print(f"  {label:<12} {e['img_s']:8.2f} {e['ratio']:10.2f}  [{rates}]{extra}")
+            print(f"  {label:<18} {e['img_s']:8.2f} {e['ratio']:10.2f}  [{rates}]{extra}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)

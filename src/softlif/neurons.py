@@ -41,6 +41,8 @@ from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 import torch
 
+from .closed_form import LifSchedule, lif_schedule, schedule_state, schedule_step, supports_schedule
+
 Tensor = torch.Tensor
 
 # Rate curves as (value, derivative) kernel pairs in the excess current z = J - 1.
@@ -291,6 +293,20 @@ class NeuronModel(Protocol):
                    ) -> tuple[Tensor, tuple[Tensor, ...]]: ...
 
 
+@runtime_checkable
+class SchedulableNeuron(Protocol):
+    """Optional part of the protocol: closed-form spikes under a constant current (used for
+    populations driven by the analog input alone; see :mod:`softlif.closed_form`)."""
+
+    def has_schedule(self, dt: float) -> bool: ...
+
+    def schedule(self, j: Tensor, state: tuple[Tensor, ...], dt: float) -> Any: ...
+
+    def schedule_step(self, sched: Any, t: Tensor | float) -> tuple[Tensor, Any]: ...
+
+    def schedule_state(self, sched: Any, t: float) -> tuple[Tensor, ...]: ...
+
+
 class NeuronBase:
     """The methods every neuron type derives from its ``rate_kernels`` and parameters."""
 
@@ -384,6 +400,30 @@ class LIF(NeuronBase):
         """The protocol's step: ``state = (v, ref)``; see :meth:`step`."""
         s, v, ref = lif_step(j, state[0], state[1], dt, self.tau_rc, self.tau_ref)
         return s, (v, ref)
+
+    # Optional part of the protocol: closed-form spikes under a constant current (the first
+    # layer), used by the simulator in place of spike_step where the type offers it.
+    def has_schedule(self, dt: float) -> bool:
+        """Whether :meth:`schedule` reproduces :meth:`spike_step` at step ``dt`` (s):
+        ``tau_ref >= dt`` (at most one spike per step)."""
+        return supports_schedule(self.tau_ref, dt)
+
+    def schedule(self, j: Tensor, state: tuple[Tensor, ...], dt: float) -> LifSchedule | None:
+        """The closed-form spike schedule from ``state`` at an image's onset for the constant
+        current ``j`` (:mod:`softlif.closed_form`); None where it would not reproduce
+        :meth:`spike_step` (``tau_ref < dt``)."""
+        if not supports_schedule(self.tau_ref, dt):
+            return None
+        return lif_schedule(j, state[0], state[1], self.tau_rc, self.tau_ref)
+
+    def schedule_step(self, sched: LifSchedule, t: Tensor | float
+                      ) -> tuple[Tensor, LifSchedule]:
+        """The spikes (bool) of the step ending ``t`` s after the onset; the new schedule."""
+        return schedule_step(sched, t)
+
+    def schedule_state(self, sched: LifSchedule, t: float) -> tuple[Tensor, ...]:
+        """The state ``(v, ref)`` (float64) at ``t`` s after the onset."""
+        return schedule_state(sched, t, self.tau_rc, self.tau_ref)
 
     def step(
         self, j: Tensor, v: Tensor, ref: Tensor, dt: float

@@ -16,7 +16,9 @@ Two ways to drive it, sharing one step function (so they agree exactly):
 Records are time-major: per-step outputs ``[T, N, n_out]``. One simulation therefore gives the
 error for every window ``[c0, c1]`` (see :class:`SimResult`).
 
-Speed: ``fused=True`` compiles each layer's synapse + neuron update into one kernel with
+Speed: the first layer's spikes come from the closed form of its constant current
+(:mod:`softlif.closed_form`, ``closed_form=True``, the default); ``fused=True``
+compiles each layer's synapse + neuron update into one kernel with
 ``torch.compile`` (one-off compile cost); ``precision="bfloat16"`` runs the linear maps on
 spikes in bfloat16 (spikes are exact in bf16; weights and pooled values are rounded).
 """
@@ -27,14 +29,14 @@ import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from .convert import SpikingNetwork
-from .neurons import NeuronType, initial_voltage
+from .neurons import NeuronType, SchedulableNeuron, initial_voltage
 from .synapses import SynapseState, synapse_step
 
 Tensor = torch.Tensor
@@ -57,6 +59,14 @@ def _count(count: Tensor, s: Tensor) -> Tensor:
     which saves reading and writing a neuron-sized counter every step (float64: exact for
     any realistic count)."""
     return count + s if count.dim() > 1 else count + s.flatten(1).sum(1, dtype=count.dtype)
+
+
+def _scheduled_layer_update(planner: SchedulableNeuron, sched: Any, t: Tensor, count: Tensor,
+                            dtype: torch.dtype):
+    """First layer from its closed-form schedule: (spikes 0/1, schedule, count)."""
+    s, sched = planner.schedule_step(sched, t)
+    s = s.to(dtype)
+    return s, sched, _count(count, s)
 
 
 def _hidden_layer_update(neuron: NeuronType, dt: float, a: float, j_gain: float, i: Tensor,
@@ -98,6 +108,7 @@ class Simulator:
         precision: Precision = "float32",
         device: torch.device | str | None = None,
         count_neurons: bool = True,
+        closed_form: bool = True,
     ) -> None:
         if not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
             raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
@@ -148,12 +159,19 @@ class Simulator:
         # compiled versions on CPU).
         wrap = torch.compile if fused else (lambda f: f)
         self._input_update = wrap(_input_layer_update)
+        self._scheduled_update = wrap(_scheduled_layer_update)
         self._hidden_update = wrap(_hidden_layer_update)
         self._readout_update = wrap(_readout_update)
         self.neurons: list[NeuronType] = [st.neuron for st in net.hidden_stages
                                           if st.neuron is not None]
         # per stage, the part of the current set by the analog input (constant per image)
         self.j_in: list[Tensor | None] = [None] * len(stages)
+        # Populations driven by the analog input alone see a constant current per image: where
+        # the neuron type offers closed-form spikes for it (``schedule``), they replace the
+        # step (softlif.closed_form: the same spikes as the step integrator).
+        self.planners: list[SchedulableNeuron | None] = [
+            n if closed_form and not self.spike_sources[k] and isinstance(n, SchedulableNeuron)
+            and n.has_schedule(self.dt) else None for k, n in enumerate(self.neurons)]
         self._has_input = False
         self.reset()
 
@@ -191,6 +209,8 @@ class Simulator:
             for k, st in enumerate(self.net.stages)
         ]
         self._spikes = [torch.zeros_like(st[0]) for st in self.state]
+        self._schedules: list[Any] = [None] * len(self.state)
+        self._onset_steps = 0  # steps since the last set_input (the schedules' clock)
 
     @property
     def spikes(self) -> list[Tensor]:
@@ -201,13 +221,22 @@ class Simulator:
     def voltages(self) -> list[Tensor]:
         """Membrane voltages per hidden layer, ``(B, *out_shape)``: each neuron type's
         ``"voltage"`` state variable (its first variable if it declares none)."""
-        return [_from_state(st[_voltage_index(n)]) for st, n in zip(self.state, self.neurons,
-                                                                     strict=True)]
+        return [_from_state(self._state_now(k)[_voltage_index(n)])
+                for k, n in enumerate(self.neurons)]
 
     def neuron_state(self, layer: int) -> dict[str, Tensor]:
         """Hidden layer ``layer``'s state variables by name, each ``(B, *out_shape)``."""
         return {var.name: _from_state(t) for var, t in
-                zip(self.neurons[layer].state_vars, self.state[layer], strict=True)}
+                zip(self.neurons[layer].state_vars, self._state_now(layer), strict=True)}
+
+    def _state_now(self, k: int) -> NeuronState:
+        """Layer ``k``'s state, from its closed-form schedule where one runs."""
+        sched, planner = self._schedules[k], self.planners[k]
+        if sched is None or planner is None:
+            return self.state[k]
+        dtype = self.state[k][0].dtype
+        return tuple(t.to(dtype) for t in planner.schedule_state(sched,
+                                                                  self._onset_steps * self.dt))
 
     @torch.no_grad()
     def set_input(self, x: Tensor) -> None:
@@ -227,6 +256,12 @@ class Simulator:
                                                    device=self.device) for j in st.sources]
                 self.j_in[k] = self.j_in_gain[k] * _to_state(self.linears[k](*ins)) \
                     + self.j_bias[k]
+        for k, planner in enumerate(self.planners):  # the new image's spike schedule
+            if planner is not None:
+                self.state[k] = self._state_now(k)
+                self._schedules[k] = planner.schedule(cast(Tensor, self.j_in[k]),
+                                                      self.state[k], self.dt)
+        self._onset_steps = 0
         self._has_input = True
 
     def take_counts(self) -> list[Tensor]:
@@ -246,6 +281,8 @@ class Simulator:
             raise RuntimeError("call set_input(x) (or step(x)) before step()")
         stages, state, count, syn = self.net.stages, self.state, self.count, self.syn
         spikes = self._spikes
+        self._onset_steps += 1
+        t = torch.tensor(self._onset_steps * self.dt, dtype=torch.float64, device=self.device)
         out = torch.empty(0)
         for k, st in enumerate(stages):
             j_in = self.j_in[k]
@@ -254,8 +291,13 @@ class Simulator:
                 if st.neuron is None:
                     out = j_in
                     continue
-                s, state[k], count[k] = self._input_update(
-                    self.neurons[k], self.dt, j_in, state[k], count[k])
+                sched, planner = self._schedules[k], self.planners[k]
+                if sched is not None and planner is not None:
+                    s, self._schedules[k], count[k] = self._scheduled_update(
+                        planner, sched, t, count[k], state[k][0].dtype)
+                else:
+                    s, state[k], count[k] = self._input_update(
+                        self.neurons[k], self.dt, j_in, state[k], count[k])
                 spikes[k] = s
                 continue
             i = self.linears[k](*self._spike_inputs(k, spikes))
@@ -403,6 +445,7 @@ def simulate(
     progress: bool = False,
     device: torch.device | str | None = None,
     first_stream: int = 0,
+    closed_form: bool = True,
 ) -> SimResult:
     """Simulate the spiking net on ``images`` (N, *input_shape), already preprocessed.
 
@@ -412,6 +455,9 @@ def simulate(
     keep_neuron_counts: keep per-neuron spike counts for the first this-many images.
     first_stream: global index of the first stream (its seed), when ``images`` are a block of
     whole streams of a larger run (:mod:`softlif.distributed` shards streams so).
+    closed_form: populations driven by the analog input alone take their spikes from the
+    closed form of a constant current where the neuron type offers it (LIF with
+    ``tau_ref >= dt``): the step integrator's spikes without its exp and log per step.
     """
     n = images.shape[0]
     if n == 0:
@@ -439,7 +485,7 @@ def simulate(
         b = len(streams)
         if b not in sims:
             sims[b] = Simulator(net, b, dt, init, fused, precision, device,
-                                count_neurons=keep_neuron_counts > 0)
+                                count_neurons=keep_neuron_counts > 0, closed_form=closed_form)
         sim = sims[b]
         sim.reset(seeds=[first_stream + st for st in streams])
         for pos in range(stream_length):
