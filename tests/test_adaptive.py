@@ -5,8 +5,7 @@ import math
 
 import pytest
 import torch
-from torch import nn
-from torch.utils.data import DataLoader, TensorDataset
+from test_neuron_protocol import train_toy
 
 import softlif as sl
 from softlif.adaptive import AdaptiveLIF, adaptive_lif_rate_exact, adaptive_lif_step
@@ -84,18 +83,10 @@ def test_training_curves_follow_the_exact_one():
 
 
 def test_adaptive_lif_trains_converts_simulates_and_checkpoints():
-    torch.manual_seed(0)
     neuron = AdaptiveLIF(tau_rc=0.02, tau_ref=0.002, tau_n=0.05, inc=0.2, amplitude=0.01,
                          noise_std=5.0)
     assert neuron_from_dict(neuron_to_dict(neuron)) == neuron
-    x = torch.randn(512, 8)
-    y = (x[:, :4].mean(1) > 0).long()
-    model = nn.Sequential(nn.Linear(8, 32), sl.RateNeuron(neuron), nn.Linear(32, 2))
-    loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
-    hist = sl.fit(model, loader, sl.TrainConfig(epochs=8, lr=1e-2, precision="float32"),
-                  test_loader=DataLoader(TensorDataset(x[:256], y[:256]), batch_size=256),
-                  progress=False, log=lambda s: None)
-    assert hist[-1]["test_error"] < 0.15
+    model, x = train_toy(neuron)
     snn = sl.convert(model.eval(), (8,))
     assert sl.verify(model, snn, x[:16]) < 1e-4
     # 2 s per image, each alone: the adaptation transient is a small part of the count

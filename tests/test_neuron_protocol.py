@@ -106,10 +106,10 @@ def test_an_unregistered_or_malformed_type_is_refused_by_name():
         register_neuron(NoState)
 
 
-def test_the_new_type_trains_converts_simulates_and_counts_energy(tmp_path):
+def train_toy(neuron):
+    """8 -> 32 neurons -> 2 trained with ``sl.fit`` on a two-class task (the sign of the mean
+    of the first four inputs); returns (model, inputs) after checking that it learnt."""
     torch.manual_seed(0)
-    neuron = SubtractiveIF(tau=0.02, amplitude=0.02)
-    # a two-class task: the sign of the first input's mean
     x = torch.randn(512, 8)
     y = (x[:, :4].mean(1) > 0).long()
     model = nn.Sequential(nn.Linear(8, 32), sl.RateNeuron(neuron), nn.Linear(32, 2))
@@ -118,6 +118,12 @@ def test_the_new_type_trains_converts_simulates_and_counts_energy(tmp_path):
                   test_loader=DataLoader(TensorDataset(x[:256], y[:256]), batch_size=256),
                   progress=False, log=lambda s: None)
     assert hist[-1]["test_error"] < 0.15  # it learnt (chance: 0.5)
+    return model, x
+
+
+def test_the_new_type_trains_converts_simulates_and_counts_energy(tmp_path):
+    neuron = SubtractiveIF(tau=0.02, amplitude=0.02)
+    model, x = train_toy(neuron)
     snn = sl.convert(model.eval(), (8,))
     converted = snn.stages[0].neuron  # the same type and parameters (g annealed by fit)
     assert converted == dataclasses.replace(neuron, smoothing=converted.smoothing)
