@@ -3,6 +3,7 @@ shown back to back, with the state carried across each onset; float32 boundary c
 
 import math
 
+import pytest
 import torch
 
 import softlif as sl
@@ -107,3 +108,22 @@ def test_simulator_with_the_closed_form_moves_only_boundary_spikes():
            for cf in (True, False)]
     assert torch.equal(res[0].layer_counts[:, 0], res[1].layer_counts[:, 0])
     torch.testing.assert_close(res[0].layer_counts, res[1].layer_counts, rtol=1e-3, atol=0)
+
+
+def test_window_rates_from_per_step_counts():
+    """Per-step layer counts give rates over any window; the whole window equals the
+    presentation's rates, and a single LIF layer's settled window matches its rate curve."""
+    from torch import nn
+
+    torch.manual_seed(0)
+    neuron = sl.LIF(tau_rc=TAU_RC, tau_ref=TAU_REF)
+    ann = nn.Sequential(nn.Linear(4, 64), sl.RateNeuron(neuron), nn.Linear(64, 2))
+    snn = sl.convert(ann.eval(), (4,))
+    x = torch.rand(6, 4) * 3
+    res = sl.simulate(snn, x, presentation_time=0.3, batch_size=3)
+    assert res.layer_step_counts.shape == (300, 1)
+    assert res.firing_rates(0.0, 0.3) == res.firing_rates()
+    late = res.firing_rates(0.1, 0.3)[0]
+    rates: list[torch.Tensor] = []
+    snn.rate_forward(x, mode="hard", rates=rates)
+    assert late == pytest.approx(float(rates[0].mean()), rel=0.02)

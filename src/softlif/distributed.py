@@ -182,18 +182,23 @@ def simulate_sharded(net: SpikingNetwork, images: torch.Tensor, world: World, *,
                         stream_length=length, first_stream=lo, keep_neuron_counts=keep_here,
                         **kw)
         outputs, counts = part.outputs, part.layer_counts
+        step_counts = part.layer_step_counts
         if keep_neuron_counts:
             kept = part.neuron_counts or [torch.zeros((0, *st.out_shape))
                                           for st in net.hidden_stages]
     else:  # more ranks than streams
         outputs = torch.empty((steps, 0, net.n_outputs))
         counts = torch.empty((0, len(net.hidden_stages)), dtype=torch.float64)
+        step_counts = torch.zeros((steps, len(net.hidden_stages)), dtype=torch.float64)
     if keep_neuron_counts:  # the first K images' per-neuron counts, from whichever ranks
         kept = [gather_rows(kept[k] if kept is not None else torch.zeros((0, *st.out_shape)),
                             world) for k, st in enumerate(net.hidden_stages)]
     outputs = gather_rows(outputs.transpose(0, 1).contiguous(), world).transpose(0, 1)
     counts = gather_rows(counts, world)
-    return SimResult(outputs, counts, net.neurons_per_layer, float(dt), float(steps * dt), kept)
+    assert step_counts is not None
+    step_counts = all_reduce_sum(step_counts, world)  # exact: integer counts in float64
+    return SimResult(outputs, counts, net.neurons_per_layer, float(dt), float(steps * dt), kept,
+                     step_counts)
 
 
 def gather_objects(obj: Any, world: World) -> list[Any]:

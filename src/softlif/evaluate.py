@@ -186,6 +186,7 @@ def run_snn(ck: Checkpoint, images: torch.Tensor, labels: torch.Tensor, s: SimSe
         "snn_error": res.error(labels, s.c0, s.c1),
         "window_s": [s.c0, s.c1],
         "snn_rates_hz": rates,
+        "snn_rates_window_hz": res.firing_rates(s.c0, s.c1),  # the settled part, c0-c1
         "mean_rate_hz": sum(r * n for r, n in zip(rates, res.neurons_per_layer, strict=True))
         / sum(res.neurons_per_layer),
         "predicted_rates_hz": hard_rates(snn, x),

@@ -362,6 +362,8 @@ class SimResult:
     dt, presentation_time: seconds.
     neuron_counts: per-neuron spike counts for the first images if asked (list over layers of
     ``[n, *shape]``), else None.
+    layer_step_counts: spikes of all images per step of the presentation and hidden layer
+    ``[T, L]`` (step k ends at (k + 1) dt), for rates over a window; None if not recorded.
     """
 
     outputs: Tensor
@@ -370,6 +372,7 @@ class SimResult:
     dt: float
     presentation_time: float
     neuron_counts: list[Tensor] | None = None
+    layer_step_counts: Tensor | None = None
 
     @property
     def steps(self) -> int:
@@ -405,14 +408,21 @@ class SimResult:
             decimals=9)
         return c1, wrong / len(labels)
 
-    def firing_rates(self) -> list[float]:
-        """Mean firing rate (Hz) of each hidden layer over all images and the whole
-        presentation."""
+    def firing_rates(self, c0: float | None = None, c1: float | None = None) -> list[float]:
+        """Mean firing rate (Hz) of each hidden layer over all images, over the whole
+        presentation or, with ``c0``/``c1`` (s), over the window c0 < t <= c1 of each image's
+        presentation (the settled part, say, rather than the onset transient)."""
         n_img = self.layer_counts.shape[0]
-        return [
-            float(self.layer_counts[:, k].sum()) / (n * n_img * self.presentation_time)
-            for k, n in enumerate(self.neurons_per_layer)
-        ]
+        if c0 is None and c1 is None:
+            return [float(self.layer_counts[:, k].sum()) / (n * n_img * self.presentation_time)
+                    for k, n in enumerate(self.neurons_per_layer)]
+        if self.layer_step_counts is None:
+            raise ValueError("this result has no per-step layer counts (simulated by an older "
+                             "softlif): rates are known for the whole presentation only")
+        lo, hi = (0.0 if c0 is None else c0), (self.presentation_time if c1 is None else c1)
+        window = self.layer_step_counts[self.window_slice(lo, hi)].sum(0)
+        return [float(window[k]) / (n * n_img * (hi - lo))
+                for k, n in enumerate(self.neurons_per_layer)]
 
 
 def stream_layout(n: int, batch_size: int, reset: bool,
@@ -472,6 +482,7 @@ def simulate(
     out_dev = torch.device("cpu")
     outputs = torch.empty((steps, n, net.n_outputs), device=out_dev)
     layer_counts = torch.zeros((n, len(net.hidden_stages)), dtype=torch.float64)
+    step_counts = torch.zeros((steps, len(net.hidden_stages)), dtype=torch.float64)
     kept: list[Tensor] | None = None
     if keep_neuron_counts:
         kept = [torch.zeros((min(keep_neuron_counts, n), *st.out_shape))
@@ -500,10 +511,16 @@ def simulate(
                 sim.reset(seeds=[first_stream + st for st in streams])
             sim.set_input(images[idx])
             out_steps = torch.empty((steps, b, net.n_outputs), device=sim.device)
+            live_b = [i for i, ok in enumerate(live) if ok]
+            rows = torch.tensor(live_b, device=sim.device)
+            running = torch.zeros((steps + 1, len(sim.count)), dtype=torch.float64,
+                                  device=sim.device)  # spikes since the onset, live streams
             for t in range(steps):
                 out_steps[t] = sim.step()
+                running[t + 1] = torch.stack([c.index_select(0, rows).sum(dtype=torch.float64)
+                                              for c in sim.count])
+            step_counts += running.diff(dim=0).cpu()
             counts = sim.take_counts()
-            live_b = [i for i, ok in enumerate(live) if ok]
             img = torch.tensor([idx[i] for i in live_b])
             outputs[:, img] = out_steps[:, live_b].to(out_dev)
             for k, c in enumerate(counts):
@@ -516,4 +533,4 @@ def simulate(
             bar.update(len(live_b) * steps)
     bar.close()
     return SimResult(outputs, layer_counts, net.neurons_per_layer, float(dt),
-                     float(steps * dt), kept)
+                     float(steps * dt), kept, step_counts)
