@@ -92,15 +92,16 @@ def main() -> None:
         models = {**old.get("models", {}), **models}
     images = {json.loads((OUT / m["simulation"]).read_text())["images"] for m in models.values()}
     relu_path = runs / "relu" / "train_metrics.json"
-    relu = json.loads(relu_path.read_text()) if relu_path.exists() else None
-    if relu is None and old.get("relu_error") is not None:  # keep a ReLU run recorded earlier
-        relu = {"test_error": old["relu_error"], "history": [None] * old["relu_epochs"]}
+    if relu_path.exists():
+        relu = json.loads(relu_path.read_text())
+        relu_error, relu_epochs = relu["test_error"], len(relu["history"])
+    else:  # keep a ReLU run recorded earlier (None if there is none)
+        relu_error, relu_epochs = old.get("relu_error"), old.get("relu_epochs")
     sweep = _sweep(runs / "sweep-sigma10", old.get("table4_sweep"))
     r = {"dataset": "cifar10 (JPEG-decoded copy, lossy)", "net": "cifar10",
          "train_images": 50000, "test_images": images.pop() if len(images) == 1 else None,
          "test_order": "shuffled", "input_scale": "0-255 less the training mean image",
-         "relu_error": relu["test_error"] if relu else None,
-         "relu_epochs": len(relu["history"]) if relu else None,
+         "relu_error": relu_error, "relu_epochs": relu_epochs,
          "models": models, "paper_layer_rates_hz": PAPER_LAYER_RATES_HZ,
          "command": "scripts/reproduce_cifar10.sh (then python scripts/cifar10_report.py RUNS)",
          "table4_sweep": sweep,
@@ -115,7 +116,7 @@ def main() -> None:
              "the paper's (lossy data, 40 epochs of Adam where the paper trained hundreds).", "",
              "| net | epochs | ANN | hard-rate ANN | SNN | SNN - ANN | paper ANN / SNN |",
              "|---|---|---|---|---|---|---|"]
-    if relu:
+    if relu_error is not None:
         lines.append(f"| ReLU | {r['relu_epochs']} | {_pct(r['relu_error'])} | - | - | - | "
                      f"{PAPER_RELU}% / - |")
     for m in sorted(models.values(), key=lambda v: -v["noise_std_hz"]):

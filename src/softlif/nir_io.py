@@ -53,6 +53,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 from .convert import ConversionError, SpikingNetwork, Stage
+from .graph import _without_biases, trace
 from .layers import LocallyConnected2d
 from .neurons import IF, LIF, NeuronType, neuron_from_dict, neuron_to_dict
 from .synapses import Synapse
@@ -89,10 +90,11 @@ def _pair(v: int | Sequence[int]) -> tuple[int, int]:
 class _Exporter:
     """Builds the NIR nodes and edges of one network."""
 
-    def __init__(self, nir_mod: Any):
+    def __init__(self, nir_mod: Any, input_shape: tuple[int, ...]):
         self.nir = nir_mod
         self.nodes: dict[str, Any] = {}
         self.edges: list[tuple[str, str]] = []
+        self.shapes: dict[str, tuple[int, ...]] = {"input": input_shape}  # one sample's
 
     def add(self, name: str, node: Any, inputs: Sequence[str] = ()) -> str:
         self.nodes[name] = node
@@ -111,12 +113,8 @@ class _Exporter:
                     scale=np.full(shape, float(m), np.float32)), [p])
                 self.edges.append((s, target))
 
-    shapes: dict[str, tuple[int, ...]]
-
 
 def _linear_graph(linear: nn.Module, in_shapes: Sequence[tuple[int, ...]]) -> fx.GraphModule:
-    from .graph import trace
-
     gm = trace(linear)
     ShapeProp(gm).propagate(*[torch.zeros((1, *s)) for s in in_shapes])
     return gm
@@ -285,8 +283,7 @@ def to_nir(snn: SpikingNetwork, dt: float = 0.001, *, warn: bool = True) -> nir.
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
     nir = _nir()
-    ex = _Exporter(nir)
-    ex.shapes = {"input": tuple(snn.input_shape)}
+    ex = _Exporter(nir, tuple(snn.input_shape))
     ex.add("input", nir.Input(input_type={"input": np.array(snn.input_shape)}))
     syn = snn.synapse
     outputs: list[str] = []
@@ -519,7 +516,7 @@ def from_nir(graph: nir.NIRGraph, dt: float | None = None) -> SpikingNetwork:
         in_shapes = [shapes[j] for j in src_ids]
         with torch.no_grad():
             const = affine(*[torch.zeros((1, *s)) for s in in_shapes])[0]
-        linear = _zero_biases(affine)
+        linear = _without_biases(affine)
         node = nodes[target]
         neuron: NeuronType | None = None
         if k < len(pops):
@@ -603,18 +600,6 @@ def _stage_affine(target: str, nodes: dict[str, Any], preds: dict[str, list[str]
     names = [n for n, _ in program]
     return (_affine_module(modules, program, srcs, list(preds[target])),
             [index[s] for s in srcs], names)
-
-
-def _zero_biases(affine: fx.GraphModule) -> fx.GraphModule:
-    import copy
-
-    out = copy.deepcopy(affine)
-    for m in out.modules():
-        if isinstance(m, (nn.Linear, nn.Conv2d)) and m.bias is not None:
-            m.bias = None
-    for p in out.parameters():
-        p.requires_grad_(False)
-    return out.eval()
 
 
 def _neuron(name: str, node: Any, const: torch.Tensor, amplitude: float

@@ -282,7 +282,7 @@ class Simulator:
         stages, state, count, syn = self.net.stages, self.state, self.count, self.syn
         spikes = self._spikes
         self._onset_steps += 1
-        t = torch.tensor(self._onset_steps * self.dt, dtype=torch.float64, device=self.device)
+        t = None  # the schedules' clock, made only where a population runs on one
         out = torch.empty(0)
         for k, st in enumerate(stages):
             j_in = self.j_in[k]
@@ -293,6 +293,9 @@ class Simulator:
                     continue
                 sched, planner = self._schedules[k], self.planners[k]
                 if sched is not None and planner is not None:
+                    if t is None:
+                        t = torch.tensor(self._onset_steps * self.dt, dtype=torch.float64,
+                                         device=self.device)
                     s, self._schedules[k], count[k] = self._scheduled_update(
                         planner, sched, t, count[k], state[k][0].dtype)
                 else:
