@@ -391,3 +391,28 @@ def test_lazy_test_set_refuses_to_decode_more_than_the_cap(capsys, tmp_path, mon
         test.load()
     x, y = test.load(list(range(10)))
     assert x.shape == (10, 1, 28, 28) and x.dtype == torch.uint8 and len(y) == 10
+
+
+def test_train_takes_any_registered_neuron_type(capsys, tmp_path):
+    for argv, what in ((["--neuron", "Banana"], "registered types: LIF, IF"),
+                       (["--neuron", "QuantizedLIF", "--neuron-param", "vth=3"], "vth_mant"),
+                       (["--neuron", "QuantizedLIF", "--neuron-param", "vth_mant=x"],
+                        "not a number"),
+                       (["--neuron", "QuantizedLIF", "--neuron-param", "tau_ref=0.0015"],
+                        "whole number of steps"),
+                       (["--neuron-param", "tau_rc=0.05"], "needs --neuron"),
+                       (["--neuron", "LIF", "--activation", "relu"], "--activation")):
+        code, _, err = run(capsys, "train", "--dataset", "mnist", "--data-dir",
+                           str(tmp_path / "absent"), *argv)  # refused before any data is read
+        assert code == 2 and what in err, (argv, err)
+    out = tmp_path / "q"
+    code, _, _ = run(capsys, "train", "--neuron", "QuantizedLIF", "--neuron-param",
+                     "vth_mant=512", "--epochs", "1", "--limit-train", "256", "--limit-test",
+                     "64", "--no-fuse", "--no-progress", "--out", str(out), "--json")
+    from softlif.checkpoint import load_checkpoint
+    from softlif.quantized import QuantizedLIF
+
+    ck = load_checkpoint(out / "checkpoint.pt")
+    assert code == 0 and isinstance(ck.neuron, QuantizedLIF) and ck.neuron.vth_mant == 512
+    weights = [m.weight for m in ck.build_model().modules() if hasattr(m, "weight_bits")]
+    assert len(weights) == 4  # conv, conv, dense, readout: 8-bit in the forward pass

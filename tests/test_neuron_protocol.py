@@ -106,13 +106,16 @@ def test_an_unregistered_or_malformed_type_is_refused_by_name():
         register_neuron(NoState)
 
 
-def train_toy(neuron):
+def train_toy(neuron, weight_bits=None):
     """8 -> 32 neurons -> 2 trained with ``sl.fit`` on a two-class task (the sign of the mean
-    of the first four inputs); returns (model, inputs) after checking that it learnt."""
+    of the first four inputs), with ``weight_bits``-bit weights if given; returns (model,
+    inputs) after checking that it learnt."""
     torch.manual_seed(0)
     x = torch.randn(512, 8)
     y = (x[:, :4].mean(1) > 0).long()
     model = nn.Sequential(nn.Linear(8, 32), sl.RateNeuron(neuron), nn.Linear(32, 2))
+    if weight_bits:
+        sl.quantize_layers(model, weight_bits)
     loader = DataLoader(TensorDataset(x, y), batch_size=64, shuffle=True)
     hist = sl.fit(model, loader, sl.TrainConfig(epochs=8, lr=1e-2, precision="float32"),
                   test_loader=DataLoader(TensorDataset(x[:256], y[:256]), batch_size=256),

@@ -27,7 +27,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "LIF": "neurons", "IF": "neurons", "LIF_MNIST": "neurons", "LIF_CIFAR": "neurons",
-    "AdaptiveLIF": "adaptive",
+    "AdaptiveLIF": "adaptive", "QuantizedLIF": "quantized", "quantize_layers": "quantized",
     "RateNeuron": "activations", "set_rate_mode": "activations",
     "Synapse": "synapses",
     "prepare": "prepare",
@@ -42,7 +42,8 @@ _EXPORTS = {
 }
 
 __all__ = [  # the same names as _EXPORTS (a literal, for linters)
-    "__version__", "LIF", "IF", "AdaptiveLIF", "LIF_MNIST", "LIF_CIFAR", "RateNeuron", "set_rate_mode",
+    "__version__", "LIF", "IF", "AdaptiveLIF", "QuantizedLIF", "quantize_layers", "LIF_MNIST",
+    "LIF_CIFAR", "RateNeuron", "set_rate_mode",
     "Synapse", "prepare", "convert", "verify", "SpikingNetwork", "ConversionError",
     "VerificationError", "simulate", "Simulator", "SimResult", "energy", "energy_report",
     "EnergyReport", "DEVICES", "Device", "fit", "TrainConfig", "loader_error", "SoftlifError",
@@ -60,6 +61,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .neurons import IF, LIF, LIF_CIFAR, LIF_MNIST
     from .nir_io import from_nir, to_nir
     from .prepare import prepare
+    from .quantized import QuantizedLIF, quantize_layers
     from .simulate import SimResult, Simulator, simulate
     from .synapses import Synapse
     from .train import TrainConfig

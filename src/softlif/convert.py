@@ -31,6 +31,7 @@ from .activations import RateMode, RateNeuron
 from .errors import SoftlifError
 from .layers import LocallyConnected2d
 from .neurons import NeuronType
+from .quantized import bake_quantized
 from .synapses import Synapse
 
 _LINEAR_TYPES = (nn.Conv2d, nn.Linear, nn.AvgPool2d, nn.Flatten, LocallyConnected2d)
@@ -218,6 +219,7 @@ def convert(
     synapse: the filter on every neuron's output (default: alpha, tau = 5 ms, the paper's).
     """
     synapse = Synapse("alpha", 0.005) if synapse is None else synapse
+    ann = bake_quantized(ann)  # layers with quantised weights -> plain ones holding them
     if not _is_plain_chain(ann):
         from .graph import convert_graph  # a graph: residual additions, concatenation, ...
         return convert_graph(ann, input_shape, synapse)

@@ -71,6 +71,10 @@ class LocallyConnected2d(nn.Module):
         if self.bias is not None:
             nn.init.uniform_(self.bias, -bound, bound)
 
+    def effective_weight(self) -> torch.Tensor:
+        """The weight the forward pass uses (a subclass may quantise it)."""
+        return self.weight
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-3:] != (self.in_channels, *self.in_size):
             raise ValueError(
@@ -85,8 +89,9 @@ class LocallyConnected2d(nn.Module):
         patches = xl.unfold(1, k, s).unfold(2, k, s)  # view: (B, H_out, W_out, C_in, k, k)
         # One gather into (L, B, k*k*C_in) with C_in innermost, matching memory order (a gather
         # in F.unfold's (C_in, k, k) order from channels-last memory ran 4x slower).
-        cols = patches.permute(1, 2, 0, 4, 5, 3).reshape(-1, b, self.weight.shape[1])
-        out = torch.bmm(cols, self.weight.to(x.dtype))  # (L, B, C_out)
+        weight = self.effective_weight()
+        cols = patches.permute(1, 2, 0, 4, 5, 3).reshape(-1, b, weight.shape[1])
+        out = torch.bmm(cols, weight.to(x.dtype))  # (L, B, C_out)
         # a view, no copy: (B, C_out, H_out, W_out) with position-major strides
         out = out.permute(1, 2, 0).reshape(b, self.out_channels, *self.out_size)
         if self.bias is not None:

@@ -244,7 +244,12 @@ def build(
             mods.append(nn.Dropout(layer.p))
         if i in weight_layers[:-1]:
             mods.append(act())
-    return nn.Sequential(*mods)
+    model = nn.Sequential(*mods)
+    bits = getattr(n, "weight_bits", None) if activation != "relu" else None
+    if bits:  # a neuron type for hardware with narrow weights (QuantizedLIF)
+        from .quantized import quantize_layers
+        quantize_layers(model, int(bits))
+    return model
 
 
 @dataclass(frozen=True)

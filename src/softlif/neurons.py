@@ -581,3 +581,4 @@ def initial_voltage(
 
 # Further neuron types register themselves on import (after every name above exists).
 from . import adaptive as _adaptive  # noqa: E402, F401
+from . import quantized as _quantized  # noqa: E402, F401

@@ -33,7 +33,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     net = args.net or NET_FOR_DATASET.get(args.dataset)
     if net is None:
         raise UsageError(f"--net is required for data set {args.dataset!r}")
-    spec = get_spec(net)
+    spec = _with_neuron(get_spec(net), args)
     cfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, recipe=args.recipe, lr=args.lr,
         noise_std=args.noise, noise_model=args.noise_model, noise_tau=args.noise_tau,
@@ -77,6 +77,46 @@ def cmd_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _with_neuron(spec: Any, args: argparse.Namespace) -> Any:
+    """The net with the neuron type of ``--neuron`` / ``--neuron-param`` (checked before any
+    data is read): the net's own neuron if it is of that type, else the type's defaults."""
+    import dataclasses
+
+    from ..neurons import NEURON_TYPES
+
+    if args.neuron is None:
+        if args.neuron_param:
+            raise UsageError("--neuron-param needs --neuron (the neuron type to set it on)")
+        return spec
+    if args.activation not in ("softlif", "lif"):
+        raise UsageError(f"--neuron trains with the type's soft (--activation softlif) or hard "
+                         f"(--activation lif) rate curve, not with --activation {args.activation}")
+    cls = NEURON_TYPES.get(args.neuron)
+    if cls is None:
+        raise UsageError(f"unknown --neuron {args.neuron!r}; registered types: "
+                         f"{', '.join(NEURON_TYPES)}")
+    base = spec.neuron if type(spec.neuron) is cls else cls()
+    fields = {f.name: getattr(base, f.name) for f in dataclasses.fields(cls)}
+    changes: dict[str, Any] = {}
+    for item in args.neuron_param:
+        key, sep, value = item.partition("=")
+        if not sep or key not in fields:
+            raise UsageError(f"--neuron-param {item!r}: expected KEY=VALUE with KEY one of "
+                             f"{', '.join(fields)} ({args.neuron})")
+        old = fields[key]
+        try:
+            changes[key] = (int(value) if isinstance(old, int) and not isinstance(old, bool)
+                            else float(value) if isinstance(old, float) else value)
+        except ValueError:
+            raise UsageError(f"--neuron-param {key}={value}: not a number "
+                             f"({type(old).__name__})") from None
+    try:
+        neuron = dataclasses.replace(base, **changes)  # type: ignore[type-var]
+    except (ValueError, TypeError) as e:
+        raise UsageError(f"--neuron {args.neuron}: {e}") from None
+    return dataclasses.replace(spec, neuron=neuron)
+
+
 def register(sub: Any, datasets: list[str]) -> None:
     """Add `train` to the subparsers ``sub``."""
     from ..networks import NETS
@@ -85,6 +125,13 @@ def register(sub: Any, datasets: list[str]) -> None:
     add_data_args(t, datasets)
     t.add_argument("--net", choices=list(NETS), help="network (default: the data set's)")
     t.add_argument("--activation", choices=["softlif", "lif", "relu", "if"], default="softlif")
+    t.add_argument("--neuron", metavar="TYPE",
+                   help="neuron type by its registered name (LIF, IF, AdaptiveLIF, "
+                        "QuantizedLIF): the net's own neuron if of that "
+                        "type, else the type's defaults (default: the net's LIF)")
+    t.add_argument("--neuron-param", metavar="KEY=VALUE", action="append", default=[],
+                   help="set one parameter of --neuron, in SI units (repeatable), e.g. "
+                        "tau_n=0.1 or vth_mant=512")
     t.add_argument("--epochs", type=positive_int("--epochs"), default=15)
     t.add_argument("--batch-size", type=positive_int("--batch-size"), default=128)
     t.add_argument("--recipe", choices=["adam", "paper"], default="adam")
