@@ -177,6 +177,10 @@ def test_what_nir_cannot_hold_is_refused_by_name():
     snn = sl.convert(lc.eval(), (1, 6, 6))
     with pytest.raises(ConversionError, match="locally connected"):
         sl.to_nir(snn)
+    for neuron in (sl.AdaptiveLIF(), sl.QuantizedLIF()):
+        net = nn.Sequential(nn.Linear(4, 3), sl.RateNeuron(neuron), nn.Linear(3, 2))
+        with pytest.raises(ConversionError, match=f"{type(neuron).__name__} neurons, which no"):
+            sl.to_nir(sl.convert(net.eval(), (4,)))
 
     class Cat(nn.Module):
         def __init__(self):

@@ -309,8 +309,11 @@ def to_nir(snn: SpikingNetwork, dt: float = 0.001, *, warn: bool = True) -> nir.
                           + (neuron.bias - 1.0) / neuron.gain, f"population {k} (IF)")
             node = nir.IF(r=ones * (neuron.gain / neuron.tau), v_threshold=ones,
                           v_reset=0 * ones, metadata=meta)
-        else:  # pragma: no cover - NeuronType is LIF | IF
-            raise ConversionError(f"to_nir: no NIR node for {type(neuron).__name__}")
+        else:
+            raise ConversionError(
+                f"to_nir: population {k} has {type(neuron).__name__} neurons, which no NIR "
+                "node describes (NIR's neuron nodes are LIF, IF and CubaLIF, without "
+                "adaptation or fixed-point arithmetic); export a net of LIF or IF neurons")
         ex.add(f"pop{k}", node, producers)
         weight = neuron.amplitude / dt
         if syn.order == 2:
