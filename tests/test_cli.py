@@ -110,6 +110,16 @@ def test_train_simulate_sweep_end_to_end(capsys, tmp_path):
                        "--presentation-time", "0.05", "--c0", "0.0", "--no-fuse",
                        "--no-progress", "--json")[1])["snn_error"])
     assert (tmp_path / "sim" / "simulate.json").exists()
+    code, o, err = run(capsys, "diagnose", str(out / "checkpoint.pt"), "--images", "10",
+                       "--presentation-time", "0.05", "--c0", "0.02", "--out",
+                       str(tmp_path / "diag"), "--json")
+    assert code == 0, err
+    d = json.loads(o)
+    assert [row["hybrid"] is None for row in d["layers"]] == [True, False, False]
+    assert sum(b["neurons"] for b in d["layers"][2]["bins"]) == 10 * 2000  # every neuron-image
+    assert (tmp_path / "diag" / "diagnose.json").exists()
+    code, o, err = run(capsys, "diagnose", str(out / "checkpoint.pt"), "--tau-s", "0")
+    assert code == 2 and "--tau-s" in err
     code, o, err = run(capsys, "sweep", str(out / "checkpoint.pt"), "--images", "10",
                        "--presentation-time", "0.04", "--taus", "0,0.005",
                        "--windows", "0.01:0.04,0.02:0.03", "--no-fuse", "--no-progress",

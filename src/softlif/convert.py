@@ -133,11 +133,13 @@ class SpikingNetwork(nn.Module):
 
     @torch.no_grad()
     def rate_forward(self, x: torch.Tensor, mode: RateMode = "hard",
-                     rates: list[torch.Tensor] | None = None) -> torch.Tensor:
+                     rates: list[torch.Tensor] | None = None,
+                     upto: int | None = None) -> torch.Tensor:
         """Run as a rate net: each neuron outputs ``amplitude * rate(J)`` (no noise). With a
-        list ``rates``, each hidden layer's rates (Hz, ``(N, *out_shape)``) are appended to it."""
+        list ``rates``, each hidden layer's rates (Hz, ``(N, *out_shape)``) are appended to it.
+        With ``upto``, stop after stage ``upto`` and return its output."""
         outs: list[torch.Tensor] = []
-        for s in self.stages:
+        for s in self.stages[:None if upto is None else upto + 1]:
             h = s.affine(*[x if j < 0 else outs[j] for j in s.sources])
             if s.neuron is not None:
                 j = s.neuron.current(h)

@@ -224,6 +224,22 @@ class Simulator:
         return [_from_state(self._state_now(k)[_voltage_index(n)])
                 for k, n in enumerate(self.neurons)]
 
+    def current(self, layer: int) -> Tensor:
+        """Hidden layer ``layer``'s input current J (threshold 1) in the last step,
+        ``(B, *out_shape)``: the constant one for a layer the analog input alone drives, else
+        the filtered synaptic input (a filtering synapse is needed to read it back)."""
+        j_in = self.j_in[layer]
+        if not self.spike_sources[layer]:
+            if j_in is None:
+                raise RuntimeError("call set_input(x) before reading currents")
+            return _from_state(j_in)
+        syn = self.syn[layer]
+        if not syn:
+            raise ValueError("currents are read from the synapse state: simulate with a "
+                             "lowpass or alpha synapse")
+        bias = self.j_bias[layer] if j_in is None else j_in
+        return _from_state(self.j_gain[layer] * syn[-1] + bias)
+
     def neuron_state(self, layer: int) -> dict[str, Tensor]:
         """Hidden layer ``layer``'s state variables by name, each ``(B, *out_shape)``."""
         return {var.name: _from_state(t) for var, t in

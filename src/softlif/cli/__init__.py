@@ -1,5 +1,5 @@
-"""The ``softlif`` command line: ``softlif demo``, ``train``, ``simulate``, ``sweep``, ``energy``,
-``info``, ``figures``, ``calibrate``, ``reproduce``, ``download``.
+"""The ``softlif`` command line: ``softlif demo``, ``train``, ``simulate``, ``sweep``, ``diagnose``,
+``energy``, ``info``, ``figures``, ``calibrate``, ``reproduce``, ``download``.
 
 Every command prints a short human-readable table, or JSON with ``--json``. Errors (see
 :mod:`softlif.errors`): bad arguments or configuration exit with status 2 and one line naming

@@ -1,4 +1,5 @@
-"""`softlif simulate` and `softlif sweep`: the spiking net of a checkpoint."""
+"""`softlif simulate`, `softlif sweep` and `softlif diagnose`: the spiking net of a
+checkpoint."""
 
 from __future__ import annotations
 
@@ -105,6 +106,44 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from ..diagnose import diagnose
+    from ..evaluate import spiking_net
+
+    s = sim_settings(args)
+    if s.synapse == "none":
+        raise UsageError("diagnose reads currents from the synapse state: --tau-s must be > 0")
+    ck = load_ck(args.checkpoint)
+    x, y = load_test_data(args, ck)
+    _, snn = spiking_net(ck, s.synapse_obj())
+    report = diagnose(snn, ck.preprocess.test(x), y, s.presentation_time, s.c0, s.c1, s.dt,
+                      s.batch_size)
+    report["settings"] = s.__dict__
+    report["checkpoint"] = args.checkpoint
+    if args.out and is_main():
+        write_json_atomic(Path(args.out) / "config.json", cli_options(args))
+        write_json_atomic(Path(args.out) / "diagnose.json", report)
+    emit(args, report, lambda: format_diagnosis(report))
+    return EXIT_OK
+
+
+def format_diagnosis(r: dict[str, Any]) -> str:
+    c0, c1 = r["window_s"]
+    lines = [f"{r['images']} images, each alone, window {c0 * 1e3:g}-{c1 * 1e3:g} ms: SNN error "
+             f"{r['snn_error'] * 100:.2f} %, hard-rate ANN {r['ann_error_hard'] * 100:.2f} %",
+             f"{'layer':<14} {'predicted':>9} {'rate(mean J)':>12} {'mean rate(J)':>12} "
+             f"{'measured':>9} {'ratio':>6}  hybrid from here (SNN error)"]
+    for row in r["layers"]:
+        h = row["hybrid"]
+        hyb = ("the full SNN" if h is None else h["refused"] if "refused" in h
+               else f"{h['error'] * 100:.2f} %")
+        lines.append(f"{row['name'][:14]:<14} {row['predicted_hz']:9.2f} "
+                     f"{row['rate_at_mean_hz']:12.2f} {row['mean_rate_hz']:12.2f} "
+                     f"{row['measured_hz']:9.2f} {row['measured_over_predicted']:6.3f}  {hyb}")
+    lines.append("rates in Hz; ratio = measured / predicted; per-neuron bins in the JSON")
+    return "\n".join(lines)
+
+
 def register(sub: Any, datasets: list[str]) -> None:
     """Add `simulate`, `sweep` to the subparsers ``sub``."""
     s = sub.add_parser("simulate", help="convert a checkpoint and simulate it as a spiking net")
@@ -133,3 +172,11 @@ def register(sub: Any, datasets: list[str]) -> None:
     w.add_argument("--no-progress", action="store_true")
     w.add_argument("--json", action="store_true")
     w.set_defaults(func=cmd_sweep)
+    d = sub.add_parser("diagnose", help="locate conversion error: per-layer rate split, "
+                       "per-neuron bins by predicted rate, hybrid nets cut at each layer")
+    d.add_argument("checkpoint")
+    add_data_args(d, datasets)
+    add_sim_args(d)
+    d.add_argument("--out", help="write diagnose.json and config.json here")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_diagnose)
