@@ -290,3 +290,52 @@ def test_checkpoints_cannot_make_softlif_allocate(saved, tmp_path, change, match
         load_checkpoint(tmp_path / "bomb.pt")
     grown_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak
     assert grown_kib < 500_000  # the refusal itself allocates nothing large
+
+
+def test_the_rate_penalty_counts_the_energy_models_synaptic_events():
+    """RateTap's count on a batch is the energy model's synops/s for the rates it recorded
+    (independent: softlif.energy from the layer table)."""
+    from softlif.activations import set_rate_mode
+    from softlif.energy import energy_report
+    from softlif.networks import build, layer_table
+    from softlif.train import RateTap, synop_weights
+
+    spec = get_spec("mnist")
+    torch.manual_seed(0)
+    model = build(spec, "softlif").eval()
+    set_rate_mode(model, "hard")
+    tap = RateTap(model, synop_weights(spec))
+    x = torch.randn(3, 1, 28, 28)
+    for i in range(3):  # one image at a time: the energy model takes one rate per layer
+        tap.active = True
+        model(x[i:i + 1])
+        tap.active = False
+        rates = [float(r.mean()) for r in tap.rates]
+        got = float(tap.msynops()) * 1e6
+        report = energy_report(layer_table(spec), rates, 0.2, 0.001)
+        assert got == pytest.approx(report.synops_per_s, rel=1e-5)
+    # by hand: 5x5x64 weights per pooled unit of 2x2 conv1 neurons; 2000 per pooled conv2
+    # unit (2x2); 10 readout weights per dense neuron
+    assert tap.rates == [] and synop_weights(spec) == [25 * 64 / 4, 2000 / 4, 10]
+    with pytest.raises(RuntimeError, match="one forward pass"):
+        tap.msynops()
+    with pytest.raises(ValueError, match="rate_penalty"):
+        TrainConfig(rate_penalty=-1.0)
+
+
+def test_the_rate_penalty_trades_synaptic_events_for_loss():
+    """The same short training with and without the penalty (same seed, 1,000 images): the
+    penalised net's training-time synaptic events fall below the free one's while it learns as
+    well; a strong penalty silences the net (measured: 30% fewer events, chance error)."""
+    train_split, test_split = load_embedded_mnist()
+    train_split = train_split.subset(list(range(1000)))
+    data = (train_split, test_split.subset(list(range(200))),
+            paper_preprocess("mnist", train_split))
+    runs = {lam: _train(data, TrainConfig(epochs=3, batch_size=50, precision="float32",
+                                          rate_penalty=lam)).metrics["history"][-1]
+            for lam in (1e-12, 0.01)}
+    free, cheap = runs[1e-12], runs[0.01]
+    assert cheap["train_msynops_per_s"] < 0.95 * free["train_msynops_per_s"]
+    assert free["test_error"] < 0.35 and cheap["test_error"] <= free["test_error"] + 0.1
+    with pytest.raises(ValueError, match="--activation softlif"):
+        _train(data, TrainConfig(epochs=1, rate_penalty=0.1), activation="relu")

@@ -135,3 +135,32 @@ def fig_ann_vs_snn(ann_rates: Sequence[torch.Tensor], snn_rates: Sequence[torch.
         ax.set(title=f"{name} (r = {corr:.3f})", xlabel="ANN hard rate (Hz)")
     axes[0][0].set_ylabel("SNN rate (Hz)")
     return save(fig, path_stem)
+
+
+def pareto_plot(points: Sequence[dict], path_stem: Path,
+                title: str = "Energy-aware training: error vs synaptic events") -> list[Path]:
+    """Error (%) against synaptic events per second per image (millions) for runs with
+    different rate-penalty weights; ``points`` are dicts with ``rate_penalty``, ``snn_error``
+    (fraction) and ``msynops_per_s``. The Pareto front (no run both better and cheaper) is
+    joined by a line."""
+    plt = _pyplot()
+    pts = sorted(points, key=lambda p: p["msynops_per_s"])
+    front, best = [], float("inf")
+    for p in pts:
+        if p["snn_error"] < best:
+            front.append(p)
+            best = p["snn_error"]
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.scatter([p["msynops_per_s"] for p in pts], [p["snn_error"] * 100 for p in pts],
+               color="tab:blue", zorder=3)
+    ax.plot([p["msynops_per_s"] for p in front], [p["snn_error"] * 100 for p in front],
+            color="tab:blue", alpha=0.5, label="Pareto front")
+    for p in pts:
+        ax.annotate(f"λ={p['rate_penalty']:g}", (p["msynops_per_s"], p["snn_error"] * 100),
+                    textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.set_xlabel("synaptic events per second per image (millions)")
+    ax.set_ylabel("SNN test error (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return save(fig, path_stem)

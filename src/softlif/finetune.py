@@ -39,6 +39,10 @@ def fit(model: nn.Module, train_loader: Iterable, cfg: TrainConfig | None = None
     are trained without weight decay. loss_fn: default cross-entropy on the logits.
     """
     cfg = TrainConfig() if cfg is None else cfg
+    if cfg.rate_penalty > 0:
+        raise ValueError("fit does not apply cfg.rate_penalty (it weighs rates by the synapse "
+                         "counts of softlif's own nets): add your penalty to loss_fn, e.g. "
+                         "with softlif.train.RateTap and your layers' fan-outs")
     loss_fn = nn.functional.cross_entropy if loss_fn is None else loss_fn
     device = torch.device(device)
     torch.manual_seed(cfg.seed)

@@ -36,7 +36,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from .activations import set_smoothing
+from .activations import RateNeuron, set_smoothing
 from .ann import error_rate, predict
 from .checkpoint import CHECKPOINT_FORMAT, Checkpoint, load_checkpoint
 from .data import ArraySplit, Preprocess
@@ -44,7 +44,7 @@ from .data.batches import iter_batches, split_labels
 from .distributed import World, all_reduce_sum, current, dist_barrier, gather_objects
 from .errors import SoftlifError
 from .layers import LocallyConnected2d
-from .networks import NetSpec, build, init_paper, spec_to_dict
+from .networks import NetSpec, build, init_paper, layer_table, spec_to_dict
 from .neurons import IF, NOISE_MODELS, NeuronType, NoiseModel, with_params
 
 Recipe = Literal["paper", "adam"]
@@ -54,7 +54,7 @@ PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
 
 # Keys added to TrainConfig after checkpoints were first written, with the value that
 # reproduces what those older runs did (so that they still resume).
-_LEGACY_CONFIG = {"init": "default", "precision": "float32"}
+_LEGACY_CONFIG = {"init": "default", "precision": "float32", "rate_penalty": 0.0}
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,10 @@ class TrainConfig:
     # autocast (weights, optimizer state and the rate nonlinearity stay float32); evaluation
     # is always float32. Default from benchmarks/bench_training.py (see README).
     precision: Precision = "bfloat16"
+    # energy-aware training: this times the expected synaptic events per second per image (in
+    # millions, the energy model's paper convention: every neuron's rate times its fan-out)
+    # is added to the loss; 0 = off
+    rate_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         if self.init is None:
@@ -106,6 +110,48 @@ class TrainConfig:
             raise ValueError(f"anneal_to must be >= 0, got {self.anneal_to}")
         if not 0 <= self.anneal_fraction <= 1:
             raise ValueError(f"anneal_fraction must be in [0, 1], got {self.anneal_fraction}")
+        if not (self.rate_penalty >= 0 and math.isfinite(self.rate_penalty)):
+            raise ValueError(f"rate_penalty must be a finite number >= 0, got "
+                             f"{self.rate_penalty!r}")
+
+
+def synop_weights(spec: NetSpec) -> list[float]:
+    """Synapses each neuron of every hidden layer of ``spec`` drives (its fan-out into the next
+    weight layer): the rate-weighted sum of these is the energy model's synaptic events per
+    second (paper convention, :mod:`softlif.energy`)."""
+    rows = layer_table(spec)
+    return [rows[k + 1].synapses / rows[k].neurons for k in range(len(rows) - 1)]
+
+
+class RateTap:
+    """Records the rates (Hz) every :class:`RateNeuron` of ``model`` outputs while active, and
+    turns them into the expected synaptic events per second per image (millions) with one
+    weight (fan-out) per population, in the order the populations run."""
+
+    def __init__(self, model: nn.Module, weights: list[float]) -> None:
+        neurons = [m for m in model.modules() if isinstance(m, RateNeuron)]
+        if len(neurons) != len(weights):
+            raise ValueError(f"{len(neurons)} neuron populations but {len(weights)} fan-outs")
+        self.weights = weights
+        self.rates: list[torch.Tensor] = []
+        self.active = False
+        for m in neurons:
+            m.register_forward_hook(self._hook)
+
+    def _hook(self, m: nn.Module, inputs: Any, out: torch.Tensor) -> None:
+        if self.active:
+            self.rates.append(out.float() / m.neuron.amplitude)  # type: ignore[union-attr]
+
+    def msynops(self) -> torch.Tensor:
+        """Mean over the batch of sum_l fan-out_l * (sum of layer l's rates), in millions of
+        synaptic events per second, for the forward pass just run; clears the record."""
+        if len(self.rates) != len(self.weights):
+            raise RuntimeError(f"recorded {len(self.rates)} populations, expected "
+                               f"{len(self.weights)}: one forward pass between calls")
+        total = sum(w * r.flatten(1).sum(1) for w, r in zip(self.weights, self.rates,
+                                                            strict=True))
+        self.rates = []
+        return total.mean() / 1e6  # type: ignore[union-attr]
 
 
 __all__ = ["CHECKPOINT_FORMAT", "Checkpoint", "TrainConfig", "TrainingError", "error_rate",
@@ -195,6 +241,9 @@ def train(
     Test error is measured with the soft rate and, for LIF nets, with the hard rate, which
     predicts the spiking net.
     """
+    if cfg.rate_penalty > 0 and activation == "relu":
+        raise ValueError("rate_penalty penalises spiking neurons' rates: train with "
+                         "--activation softlif, lif or if")
     world = current()
     # under torchrun, dropout, training noise and augmentation draw from per-rank seeds (rank
     # 0's are one process's); the permutation generator ``gen`` is the same on every rank
@@ -234,6 +283,7 @@ def train(
     autocast = torch.autocast(device.type, dtype=torch.bfloat16,
                               enabled=cfg.precision == "bfloat16")
     opt = make_optimizer(model, cfg)
+    tap = RateTap(model, synop_weights(spec)) if cfg.rate_penalty > 0 else None
     net: nn.Module = model
     if world.active:  # gradients averaged over the ranks (rank 0's initial weights broadcast)
         net = nn.parallel.DistributedDataParallel(
@@ -284,7 +334,7 @@ def train(
         perm = torch.randperm(n, generator=gen)
         bar = tqdm(range(steps_per_epoch), disable=not progress, leave=False,
                    desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch")
-        loss_sum, seen = 0.0, 0
+        loss_sum, seen, synops_sum, seen_local = 0.0, 0, 0.0, 0
         # each global batch split by stride over the ranks: the global batches of one process
         batches = iter_batches(train_split, [b[world.rank::world.size]
                                              for b in perm.split(cfg.batch_size)],
@@ -298,8 +348,15 @@ def train(
             x = pre.train(x_u8, aug_gen).to(device, non_blocking=True)
             if x.ndim == 4:
                 x = x.contiguous(memory_format=torch.channels_last)
+            if tap is not None:
+                tap.active = True
             with autocast:
                 logits = net(x)
+            if tap is not None:
+                tap.active = False
+                msynops = tap.msynops()
+                synops_sum += float(msynops.detach()) * len(y)
+                seen_local += len(y)
             if world.active:
                 # sum over this rank's images x world / global batch: DDP's average of the
                 # ranks' gradients is then the global batch's mean gradient, as in one process
@@ -316,6 +373,8 @@ def train(
                     f"training diverged at epoch {epoch + 1}, step {step + 1} (loss {step_loss})"
                     "; lower --lr (the last good checkpoint is kept)"
                 )
+            if tap is not None:  # per image: the same weight under torchrun
+                loss = loss + cfg.rate_penalty * msynops
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -334,6 +393,8 @@ def train(
                                   "test_error": error_rate(predict(model, test_split, pre,
                                                                 workers=workers), y_test),
                                   "seconds": wall}
+        if tap is not None:  # this rank's images: the rates the penalty saw (noise included)
+            record["train_msynops_per_s"] = synops_sum / max(seen_local, 1)
         if neuron is not None:
             record["smoothing"] = g_now
             record["test_error_hard"] = error_rate(  # the hard rate curve: the SNN's

@@ -26,6 +26,7 @@ from .common import (
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from ..evaluate import ann_errors, run_snn
+    from ..neurons import neuron_to_dict
 
     s = sim_settings(args)  # arguments first: they fail before anything is loaded
     if args.figures and not args.out:
@@ -37,7 +38,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
                                 progress=not args.no_progress)
     summary = {**ann_errors(ck, x, y, s.device), **summary,
                "checkpoint": {"path": args.checkpoint, "epochs": ck.epoch,
-                              "config": ck.config, "metrics": ck.metrics}}
+                              "config": ck.config, "metrics": ck.metrics,
+                              "neuron": None if ck.neuron is None
+                              else neuron_to_dict(ck.neuron)}}
     curves = {}
     for c0 in args.curve_c0:
         if c0 < s.presentation_time:

@@ -41,8 +41,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         anneal_to=None if args.no_anneal else args.anneal_to,
         anneal_fraction=args.anneal_fraction, seed=args.seed,
         weight_decay=tuple(args.weight_decay), init_from=args.init_from, init=args.init,
+        rate_penalty=args.rate_penalty,
         **({"precision": args.precision} if args.precision else {}),
     )
+    if args.rate_penalty > 0 and args.activation == "relu":
+        raise UsageError("--rate-penalty penalises spiking neurons' rates: train with "
+                         "--activation softlif, lif or if")
     out = Path(args.out)
     train_split, test_split, pre = load_data(args.dataset, args.data_dir, args.limit_train,
                                              args.limit_test, args)
@@ -152,6 +156,11 @@ def register(sub: Any, datasets: list[str]) -> None:
                    help="anneal g to this over the last epochs (default 0.002)")
     t.add_argument("--anneal-fraction", type=nonneg_float("--anneal-fraction"), default=0.3)
     t.add_argument("--no-anneal", action="store_true", help="keep g constant")
+    t.add_argument("--rate-penalty", type=nonneg_float("--rate-penalty"), default=0.0,
+                   metavar="LAMBDA",
+                   help="energy-aware training: add LAMBDA x the expected synaptic events per "
+                        "second per image, in millions (rates x fan-out, the energy model's "
+                        "count), to the loss (default 0: off)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--init", choices=["default", "paper"],
                    help="initial weights: PyTorch's default, or the authors' Gaussian initW per "

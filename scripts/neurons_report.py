@@ -1,0 +1,97 @@
+"""Assemble results/neurons/ (results.json, README.md, pareto.png/pdf) from the outputs of
+scripts/neurons_mnist.sh: simulate.json per neuron type and per penalty weight, and the
+diagnose.json files. Reads RESULTS (default results/neurons) from the environment."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from softlif.figures import pareto_plot
+from softlif.io import write_json_atomic, write_text_atomic
+
+OUT = Path(os.environ.get("RESULTS", "results/neurons"))
+TYPES = ("LIF", "IF", "AdaptiveLIF", "QuantizedLIF")
+PENALTIES = ("0", "0.001", "0.003", "0.01", "0.03")
+KEYS = ("snn_error", "ann_error", "ann_error_hard", "snn_rates_hz", "predicted_rates_hz",
+        "mean_rate_hz", "images")
+
+
+def _load(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.2f}%"
+
+
+def main() -> None:
+    results: dict = {}
+    lines = ["# Neuron types on MNIST (issue 14)", "",
+             "The paper's MNIST net, one recipe for every type (`scripts/neurons_mnist.sh`: "
+             "Adam one-cycle, batch 128, noise 10 Hz, g 0.02 annealed to 0.002), simulated "
+             "with alpha synapses of 5 ms, 200 ms per image back to back, window 120-200 ms.",
+             "", "| neuron | ANN (soft) | ANN (hard rate) | SNN | rates per layer (Hz) | "
+             "synops/s per image | efficiency | epochs |", "|---|---|---|---|---|---|---|---|"]
+    for t in TYPES:
+        s = _load(OUT / t / "simulate.json")
+        if s is None:
+            continue
+        e = s["energy"]
+        results[t] = {**{k: s[k] for k in KEYS}, "synops_per_s": e["synops_per_s"],
+                      "efficiency": e["efficiency"], "epochs": s["checkpoint"]["epochs"],
+                      "neuron": s["checkpoint"].get("neuron")}
+        lines.append(f"| {t} | {_pct(s['ann_error'])} | {_pct(s['ann_error_hard'])} | "
+                     f"{_pct(s['snn_error'])} | "
+                     + ", ".join(f"{r:.1f}" for r in s["snn_rates_hz"])
+                     + f" | {e['synops_per_s'] / 1e6:.1f} M | {e['efficiency']:.2f}x | "
+                     f"{s['checkpoint']['epochs']} |")
+    points = []
+    for lam in PENALTIES:
+        s = _load(OUT / f"penalty-{lam}" / "simulate.json")
+        if s is not None:
+            points.append({"rate_penalty": float(lam), "snn_error": s["snn_error"],
+                           "ann_error": s["ann_error"], "images": s["images"],
+                           "msynops_per_s": s["energy"]["synops_per_s"] / 1e6,
+                           "efficiency": s["energy"]["efficiency"],
+                           "snn_rates_hz": s["snn_rates_hz"]})
+    if points:
+        results["pareto"] = points
+        pareto_plot(points, OUT / "pareto")
+        lines += ["", "## Energy-aware fine-tuning (LIF net, `--rate-penalty`)", "",
+                  "| penalty λ (per M synops/s) | SNN error | synops/s per image | "
+                  "efficiency |", "|---|---|---|---|"]
+        lines += [f"| {p['rate_penalty']:g} | {_pct(p['snn_error'])} | "
+                  f"{p['msynops_per_s']:.1f} M | {p['efficiency']:.2f}x |" for p in points]
+        lines += ["", "![pareto](pareto.png)"]
+    diag = {}
+    for name in sorted(p.name for p in OUT.glob("diagnose-*")):
+        d = _load(OUT / name / "diagnose.json")
+        if d is None:
+            continue
+        diag[name] = d
+        st = d["settings"]
+        lines += ["", f"## Diagnostics: {name} (tau_s {st['tau_s'] * 1e3:g} ms, window "
+                  f"{d['window_s'][0] * 1e3:g}-{d['window_s'][1] * 1e3:g} ms, {d['images']} "
+                  f"images each alone; SNN {_pct(d['snn_error'])}, hard-rate ANN "
+                  f"{_pct(d['ann_error_hard'])})", "",
+                  "| layer | predicted | rate at mean J | mean of rate(J(t)) | measured | "
+                  "measured / predicted | hybrid from here |", "|---|---|---|---|---|---|---|"]
+        for row in d["layers"]:
+            h = row["hybrid"]
+            hyb = ("(full SNN)" if h is None else "refused" if "refused" in h
+                   else _pct(h["error"]))
+            lines.append(f"| {row['name']} | {row['predicted_hz']:.2f} | "
+                         f"{row['rate_at_mean_hz']:.2f} | {row['mean_rate_hz']:.2f} | "
+                         f"{row['measured_hz']:.2f} | {row['measured_over_predicted']:.3f} | "
+                         f"{hyb} |")
+    if diag:
+        results["diagnostics"] = diag
+    write_json_atomic(OUT / "results.json", results)
+    write_text_atomic(OUT / "README.md", "\n".join(lines) + "\n")
+    print(f"wrote {OUT / 'results.json'} and {OUT / 'README.md'}")
+
+
+if __name__ == "__main__":
+    main()
