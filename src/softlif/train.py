@@ -140,7 +140,8 @@ class RateTap:
 
     def _hook(self, m: nn.Module, inputs: Any, out: torch.Tensor) -> None:
         if self.active:
-            self.rates.append(out.float() / m.neuron.amplitude)  # type: ignore[union-attr]
+            amplitude = float(getattr(m, "neuron").amplitude)  # noqa: B009 - a RateNeuron
+            self.rates.append(out.float() / amplitude)
 
     def msynops(self) -> torch.Tensor:
         """Mean over the batch of sum_l fan-out_l * (sum of layer l's rates), in millions of
