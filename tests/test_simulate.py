@@ -172,3 +172,38 @@ def test_tiny_end_to_end_snn_close_to_ann():
     snn_err = res.error(yte, 0.05, 0.2)
     assert ann_err < 0.1, f"the ANN did not learn the toy task (error {ann_err:.3f})"
     assert snn_err <= ann_err + 0.03, f"SNN error {snn_err:.3f} vs ANN {ann_err:.3f}"
+
+
+def test_float64_reference_mode_is_float64_throughout():
+    """precision="float64" against a direct float64 transcription of the simulation (the LIF
+    step, the alpha filter and the stage's maps, one after another): the same spikes in every
+    layer and step, and readouts equal to float64 rounding; a float32 leak anywhere would
+    show as ~1e-7 relative differences."""
+    snn = convert(small_net(), (1, 8, 8), Synapse("alpha", 0.005))
+    x = images(3).double()
+    sim = Simulator(snn, batch_size=3, precision="float64")
+    sim.set_input(x)
+    st0, st1, st2 = snn.stages
+    n0, n1 = st0.neuron, st1.neuron
+    lin1, lin2 = (nn.Sequential(*[m for m in s.linear]).double() for s in (st1, st2))
+    j0 = n0.gain * (st0.linear.double()(x) + st0.bias.double()) + n0.bias
+    v0, r0 = torch.zeros_like(j0), torch.zeros_like(j0)
+    syn1 = snn.synapse.initial_state(torch.zeros(3, 6, 8, 8, dtype=torch.float64))
+    v1 = r1 = torch.zeros(3, 20, dtype=torch.float64)
+    syn2 = snn.synapse.initial_state(torch.zeros(3, 20, dtype=torch.float64))
+    for _ in range(150):
+        out = sim.step()
+        s0, v0, r0 = n0.step(j0, v0, r0, sim.dt)
+        y1, syn1 = snn.synapse.step(s0 * n0.amplitude / sim.dt, syn1, sim.dt)
+        j1 = n1.gain * (lin1(y1) + st1.bias.double()) + n1.bias
+        s1, v1, r1 = n1.step(j1, v1, r1, sim.dt)
+        y2, syn2 = snn.synapse.step(s1 * n1.amplitude / sim.dt, syn2, sim.dt)
+        expect = lin2(y2) + st2.bias.double()
+        assert torch.equal(sim.spikes[0], s0) and torch.equal(sim.spikes[1], s1)
+        torch.testing.assert_close(out, expect, rtol=1e-12, atol=1e-12)
+    assert out.dtype == torch.float64 and sim.voltages[1].dtype == torch.float64
+    res = simulate(snn, x, presentation_time=0.15, precision="float64", batch_size=3)
+    assert res.outputs.dtype == torch.float64 and torch.equal(res.outputs[-1], out)
+    assert float(s1.sum()) > 0  # the second layer spiked
+    with pytest.raises(ValueError, match="float64"):
+        Simulator(snn, batch_size=1, precision="float16")  # type: ignore[arg-type]

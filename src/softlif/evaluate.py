@@ -40,7 +40,7 @@ class SimSettings:
     init: InitMode = "zero"  # initial voltages: zero | uniform
     batch_size: int = 50  # streams simulated side by side
     fused: bool = True  # torch.compile the per-layer updates
-    precision: Precision = "float32"  # float32 | bfloat16 (linear maps on spikes)
+    precision: Precision = "float32"  # float32 | bfloat16 (linear maps on spikes) | float64
     device: str = "cpu"  # torch device that runs the simulation: cpu | cuda | cuda:N
 
     def __post_init__(self) -> None:

@@ -21,6 +21,9 @@ Speed: the first layer's spikes come from the closed form of its constant curren
 compiles each layer's synapse + neuron update into one kernel with
 ``torch.compile`` (one-off compile cost); ``precision="bfloat16"`` runs the linear maps on
 spikes in bfloat16 (spikes are exact in bf16; weights and pooled values are rounded).
+``precision="float64"`` is the reference mode (slow; for tests and benchmarks): currents,
+voltages, synapse states and linear maps in float64, the numerical floor against which the
+float32 paths' deviations are measured.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ from .synapses import SynapseState, synapse_step
 
 Tensor = torch.Tensor
 InitMode = Literal["zero", "uniform"]
-Precision = Literal["float32", "bfloat16"]
+Precision = Literal["float32", "bfloat16", "float64"]
+PRECISIONS = ("float32", "bfloat16", "float64")
 
 
 NeuronState = tuple[Tensor, ...]
@@ -75,13 +79,13 @@ def _hidden_layer_update(neuron: NeuronType, dt: float, a: float, j_gain: float,
 
     i: the linear map applied to the previous layer's 0/1 spikes; j = j_gain * filtered(i) + j_bias.
     """
-    y, syn = synapse_step(i.float(), syn, a)
+    y, syn = synapse_step(i.to(j_bias.dtype), syn, a)
     s, state = neuron.spike_step(j_gain * y + j_bias, state, dt)
     return s, syn, state, _count(count, s)
 
 
 def _readout_update(a: float, gain: float, i: Tensor, syn: SynapseState, bias: Tensor):
-    y, syn = synapse_step(i.float(), syn, a)
+    y, syn = synapse_step(i.to(bias.dtype), syn, a)
     return gain * y + bias, syn
 
 
@@ -114,8 +118,9 @@ class Simulator:
             raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if precision not in ("float32", "bfloat16"):
-            raise ValueError(f"precision must be 'float32' or 'bfloat16', got {precision!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got "
+                             f"{precision!r}")
         if init not in ("zero", "uniform"):
             raise ValueError(f"init must be 'zero' or 'uniform', got {init!r}")
         self.net = net
@@ -123,6 +128,8 @@ class Simulator:
         self.batch_size = batch_size
         self.init = init
         self.count_neurons = count_neurons
+        # currents, voltages and synapse states: float64 in the reference mode, else float32
+        self.dtype = torch.float64 if precision == "float64" else torch.float32
         self.device = torch.device(device) if device is not None else net.stages[0].bias.device
         self.decay = net.synapse.decay(self.dt)
         stages = net.stages
@@ -141,7 +148,7 @@ class Simulator:
             uniform = len(set(amps)) <= 1
             scale_in = (amps[0] if amps and uniform else 1.0) / self.dt
             gain = st.neuron.gain if st.neuron is not None else 1.0
-            bias = _to_state(st.bias.to(self.device, torch.float32)[None])[0]
+            bias = _to_state(st.bias.to(self.device, self.dtype)[None])[0]
             self.spike_sources.append(spiking)
             self.source_scale.append(None if uniform else amps)
             self.j_gain.append(gain * scale_in if spiking else gain)
@@ -149,8 +156,8 @@ class Simulator:
             self.j_bias.append(gain * bias + st.neuron.bias if st.neuron is not None else bias)
         # Linear maps on spikes, in the chosen precision (maps the analog input feeds stay
         # float32).
-        self.spike_dtype = torch.bfloat16 if precision == "bfloat16" else torch.float32
-        self.linear_dtypes = [torch.float32 if -1 in st.sources else self.spike_dtype
+        self.spike_dtype = torch.bfloat16 if precision == "bfloat16" else self.dtype
+        self.linear_dtypes = [self.dtype if -1 in st.sources else self.spike_dtype
                               for st in stages]
         self.linears: list[nn.Module] = [_prepare_linear(st.linear, self.device, d)
                                          for st, d in zip(stages, self.linear_dtypes, strict=True)]
@@ -195,16 +202,18 @@ class Simulator:
             variables = []
             for var in neuron.state_vars:  # as the neuron type declares them
                 if var.init == "voltage" and self.init == "uniform":
-                    t = torch.stack([initial_voltage(shape, "uniform", g) for g in gens])
+                    # drawn in float32 whatever the precision: every mode starts alike
+                    t = torch.stack([initial_voltage(shape, "uniform", g)
+                                     for g in gens]).to(self.dtype)
                 else:
-                    t = initial_voltage((b, *shape), "zero")
+                    t = initial_voltage((b, *shape), "zero", dtype=self.dtype)
                 variables.append(_to_state(t.to(dev)))
             self.state.append(tuple(variables))
             self.count.append(torch.zeros_like(variables[0]) if self.count_neurons
                               else torch.zeros(b, dtype=torch.float64, device=dev))
         self.syn: list[SynapseState | None] = [
             self.net.synapse.initial_state(
-                _to_state(torch.zeros((b, *st.out_shape), device=dev)))
+                _to_state(torch.zeros((b, *st.out_shape), device=dev, dtype=self.dtype)))
             if self.spike_sources[k] else None
             for k, st in enumerate(self.net.stages)
         ]
@@ -263,13 +272,14 @@ class Simulator:
                 f"input must have shape {(self.batch_size, *self.net.input_shape)}, "
                 f"got {tuple(x.shape)}"
             )
-        x = x.to(self.device, torch.float32)
+        x = x.to(self.device, self.dtype)
         if x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         for k, st in enumerate(self.net.stages):
             if -1 in st.sources:  # the spiking sources contribute nothing here
                 ins = [x if j < 0 else torch.zeros((self.batch_size, *self.net.stages[j].out_shape),
-                                                   device=self.device) for j in st.sources]
+                                                   device=self.device, dtype=self.dtype)
+                       for j in st.sources]
                 self.j_in[k] = self.j_in_gain[k] * _to_state(self.linears[k](*ins)) \
                     + self.j_bias[k]
         for k, planner in enumerate(self.planners):  # the new image's spike schedule
@@ -499,7 +509,8 @@ def simulate(
         )
     stream_length, n_streams = stream_layout(n, batch_size, reset, stream_length)
     out_dev = torch.device("cpu")
-    outputs = torch.empty((steps, n, net.n_outputs), device=out_dev)
+    outputs = torch.empty((steps, n, net.n_outputs), device=out_dev,
+                          dtype=torch.float64 if precision == "float64" else torch.float32)
     layer_counts = torch.zeros((n, len(net.hidden_stages)), dtype=torch.float64)
     step_counts = torch.zeros((steps, len(net.hidden_stages)), dtype=torch.float64)
     kept: list[Tensor] | None = None
@@ -529,7 +540,8 @@ def simulate(
             if reset and pos > 0:
                 sim.reset(seeds=[first_stream + st for st in streams])
             sim.set_input(images[idx])
-            out_steps = torch.empty((steps, b, net.n_outputs), device=sim.device)
+            out_steps = torch.empty((steps, b, net.n_outputs), device=sim.device,
+                                    dtype=outputs.dtype)
             live_b = [i for i, ok in enumerate(live) if ok]
             rows = torch.tensor(live_b, device=sim.device)
             running = torch.zeros((steps + 1, len(sim.count)), dtype=torch.float64,

@@ -273,7 +273,9 @@ def add_sim_args(p: argparse.ArgumentParser, c0_default: float | None = None) ->
     p.add_argument("--init", choices=["zero", "uniform"], default="zero",
                    help="initial membrane voltages")
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=50)
-    p.add_argument("--precision", choices=["float32", "bfloat16"], default="float32")
+    p.add_argument("--precision", choices=["float32", "bfloat16", "float64"], default="float32",
+                   help="float32 (default), bfloat16 linear maps on spikes (faster, changes "
+                        "results), or float64 (the slow reference)")
     p.add_argument("--no-fuse", action="store_true", help="do not torch.compile the updates")
     p.add_argument("--images", type=positive_int("--images"), help="first N test images")
     add_order_arg(p)
