@@ -47,6 +47,7 @@ from .neurons import (
     _check_non_negative,
     _check_positive,
     _softplus,
+    aux_derivative,
     lif_step,
     register_neuron,
 )
@@ -162,10 +163,6 @@ def _soft_value(table, z: Tensor, g: Tensor) -> tuple[Tensor, Tensor]:
     return r.to(z.dtype), (d * torch.sigmoid(zf / gf)).to(z.dtype)
 
 
-def _derivative(r: Tensor, aux: Tensor, *params) -> Tensor:
-    return aux
-
-
 @functools.lru_cache(maxsize=64)
 def _kernels(tau_rc: float, tau_ref: float, tau_n: float, inc: float, soft: bool
              ) -> tuple[Callable, Callable]:
@@ -173,7 +170,7 @@ def _kernels(tau_rc: float, tau_ref: float, tau_n: float, inc: float, soft: bool
     compiled training kernels are not recompiled per batch."""
     table = _table(tau_rc, tau_ref, tau_n, inc)
     value = functools.partial(_soft_value if soft else _hard_value, table)
-    return value, _derivative
+    return value, aux_derivative
 
 
 def adaptive_lif_step(j: Tensor, v: Tensor, ref: Tensor, n: Tensor, dt: float, tau_rc: float,

@@ -149,6 +149,12 @@ def if_derivative(r: Tensor, drho: Tensor, *params) -> Tensor:
     return k * k / tau * drho
 
 
+def aux_derivative(r: Tensor, aux: Tensor, *params) -> Tensor:
+    """The derivative kernel of a value kernel that returns d rate / d z itself as its aux
+    (tabulated or measured curves: :mod:`softlif.adaptive`, :mod:`softlif.quantized`)."""
+    return aux
+
+
 class _RateCurve(torch.autograd.Function):
     """Apply a (value, derivative) kernel pair to z with an explicit backward."""
 

@@ -62,6 +62,7 @@ from .neurons import (
     _check_non_negative,
     _check_positive,
     _softplus,
+    aux_derivative,
     register_neuron,
 )
 
@@ -197,10 +198,6 @@ def _soft_value(knots: tuple[Tensor, Tensor], j0: float, z: Tensor, g: Any
     return r.to(z.dtype), (slope * torch.sigmoid(x)).to(z.dtype)
 
 
-def _derivative(r: Tensor, aux: Tensor, *params) -> Tensor:
-    return aux
-
-
 @functools.lru_cache(maxsize=64)
 def _kernels(dt: float, tau_rc: float, tau_ref: float, vth_mant: int, soft: bool
              ) -> tuple[Callable, Callable]:
@@ -208,10 +205,10 @@ def _kernels(dt: float, tau_rc: float, tau_ref: float, vth_mant: int, soft: bool
     call, so compiled training kernels are not recompiled)."""
     curve = staircase(dt, tau_rc, tau_ref, vth_mant)
     if not soft:
-        return functools.partial(_hard_value, curve), _derivative
+        return functools.partial(_hard_value, curve), aux_derivative
     _, _, knots_j, knots_r = curve
     knots = (knots_j.float(), knots_r.float())
-    return functools.partial(_soft_value, knots, float(knots_j[0])), _derivative
+    return functools.partial(_soft_value, knots, float(knots_j[0])), aux_derivative
 
 
 @register_neuron
