@@ -12,7 +12,9 @@ paper's rates, printed below), T = 200 steps, batch 32:
   path's own: the numerical noise floor of a spiking net, where one flipped spike changes
   later ones). The first
   layer takes its spikes from the closed form of its constant current (the default); the
-  "stepped" row integrates it step by step instead, for comparison.
+  "stepped" row integrates it step by step instead, for comparison. The default ("fused fp32")
+  also runs the fully connected maps on spikes event-driven (CPU); "dense fc" does not; the
+  eager and stepped rows are dense too.
 
     python benchmarks/bench_simulation.py [--nets mnist cifar10] [--images 64] [--json out.json]
     python benchmarks/bench_simulation.py --device cuda --batch 256 --images 1024  # on a GPU
@@ -108,12 +110,14 @@ def bench_net(name: str, n_images: int, steps: int, batch: int,
     t_pres = steps * 0.001
     # the float64 reference: the numerical floor every path's deviation is measured against
     ref = simulate(snn, x, presentation_time=t_pres, batch_size=batch, device=device,
-                   precision="float64").outputs.mean(0)
+                   precision="float64", event_driven=False).outputs.mean(0)
     scale = float(ref.abs().mean())
     row["reference_readout_scale"] = scale
     floor = None
-    for label, kw in [("eager fp32", {}),
-                      ("fused fp32 stepped", {"fused": True, "closed_form": False}),
+    for label, kw in [("eager fp32", {"event_driven": False}),
+                      ("fused fp32 stepped", {"fused": True, "closed_form": False,
+                                              "event_driven": False}),
+                      ("fused fp32 dense fc", {"fused": True, "event_driven": False}),
                       ("fused fp32", {"fused": True}),
                       ("fused bf16", {"fused": True, "precision": "bfloat16"})]:
         # warm-up (compilation) on a short run, then one timed run

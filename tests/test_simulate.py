@@ -8,7 +8,7 @@ from torch import nn
 from softlif.activations import RateNeuron
 from softlif.convert import convert
 from softlif.neurons import IF, LIF, LIF_MNIST
-from softlif.simulate import Simulator, simulate
+from softlif.simulate import EventDrivenLinear, Simulator, simulate
 from softlif.synapses import Synapse
 
 
@@ -207,3 +207,25 @@ def test_float64_reference_mode_is_float64_throughout():
     assert float(s1.sum()) > 0  # the second layer spiked
     with pytest.raises(ValueError, match="float64"):
         Simulator(snn, batch_size=1, precision="float16")  # type: ignore[arg-type]
+
+
+def test_event_driven_fully_connected_maps_match_dense():
+    """event_driven=True sums only the active inputs' weight rows where few are active: the
+    same spikes as the dense path here, and readouts equal to float32 summation order."""
+    snn = convert(small_net(), (1, 8, 8), Synapse("alpha", 0.005))
+    x = images(6)
+    dense = simulate(snn, x, presentation_time=0.2, batch_size=6, event_driven=False)
+    event = simulate(snn, x, presentation_time=0.2, batch_size=6, event_driven=True)
+    assert torch.equal(dense.layer_counts, event.layer_counts)
+    torch.testing.assert_close(event.outputs, dense.outputs, rtol=1e-5, atol=1e-5)
+    assert isinstance(Simulator(snn, batch_size=1).linears[1], EventDrivenLinear)  # default
+    assert not isinstance(Simulator(snn, batch_size=1, precision="bfloat16").linears[1],
+                          EventDrivenLinear)
+    sim = Simulator(snn, batch_size=6, event_driven=True)
+    lin = sim.linears[1]
+    assert isinstance(lin, EventDrivenLinear) and not isinstance(sim.linears[0],
+                                                                 EventDrivenLinear)
+    sim.set_input(x)
+    for _ in range(100):
+        sim.step()
+    assert lin.sparse_calls > 0 and lin.sparse_calls + lin.dense_calls == 100

@@ -17,7 +17,9 @@ Records are time-major: per-step outputs ``[T, N, n_out]``. One simulation there
 error for every window ``[c0, c1]`` (see :class:`SimResult`).
 
 Speed: the first layer's spikes come from the closed form of its constant current
-(:mod:`softlif.closed_form`, ``closed_form=True``, the default); ``fused=True``
+(:mod:`softlif.closed_form`, ``closed_form=True``, the default); on CPU, fully connected maps
+on spikes are event-driven where few inputs are active (``event_driven``, the default there);
+``fused=True
 compiles each layer's synapse + neuron update into one kernel with
 ``torch.compile`` (one-off compile cost); ``precision="bfloat16"`` runs the linear maps on
 spikes in bfloat16 (spikes are exact in bf16; weights and pooled values are rounded).
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -113,6 +116,7 @@ class Simulator:
         device: torch.device | str | None = None,
         count_neurons: bool = True,
         closed_form: bool = True,
+        event_driven: bool | None = None,
     ) -> None:
         if not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
             raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
@@ -159,8 +163,16 @@ class Simulator:
         self.spike_dtype = torch.bfloat16 if precision == "bfloat16" else self.dtype
         self.linear_dtypes = [self.dtype if -1 in st.sources else self.spike_dtype
                               for st in stages]
-        self.linears: list[nn.Module] = [_prepare_linear(st.linear, self.device, d)
-                                         for st, d in zip(stages, self.linear_dtypes, strict=True)]
+        # event-driven fully connected maps on spike inputs (float32/float64: CPU sparse
+        # products have no bfloat16 kernel worth using)
+        if event_driven is None:  # on where measured faster: CPU (a GPU would sync per step)
+            event_driven = self.device.type == "cpu"
+        crossover = EVENT_CROSSOVER if event_driven and precision != "bfloat16" else None
+        self.linears: list[nn.Module] = [
+            _prepare_linear(st.linear, self.device, d,
+                            crossover if self.spike_sources[k] and -1 not in st.sources
+                            else None)
+            for k, (st, d) in enumerate(zip(stages, self.linear_dtypes, strict=True))]
         # fused=True compiles each layer's synapse + neuron + counting update into one kernel;
         # the linear maps stay eager (oneDNN convs and channels-last pooling beat their
         # compiled versions on CPU).
@@ -372,13 +384,54 @@ def _from_state(t: Tensor) -> Tensor:
     return t.permute(0, 3, 1, 2) if t.dim() == 4 else t
 
 
-def _prepare_linear(m: nn.Module, device: torch.device, dtype: torch.dtype) -> nn.Module:
-    """A private copy of a stage's linear map, on ``device`` in ``dtype``, convs channels-last."""
+def _prepare_linear(m: nn.Module, device: torch.device, dtype: torch.dtype,
+                    crossover: float | None = None) -> nn.Module:
+    """A private copy of a stage's linear map, on ``device`` in ``dtype``, convs channels-last;
+    with ``crossover``, a map ending in a fully connected layer becomes event-driven
+    (:class:`EventDrivenLinear`)."""
     m = copy.deepcopy(m).to(device=device, dtype=dtype)
     for sub in m.modules():
         if isinstance(sub, nn.Conv2d):
             sub.weight.data = sub.weight.data.contiguous(memory_format=torch.channels_last)
+    if crossover is not None and isinstance(m, nn.Sequential) and len(m) \
+            and isinstance(m[-1], nn.Linear) and m[-1].bias is None:
+        return EventDrivenLinear(m[:-1], m[-1].weight, crossover)
     return m
+
+
+#: Input density below which a fully connected layer sums only its active inputs' weights
+#: (``benchmarks/bench_event_driven.py``: the sparse product wins below 5-7% on this CPU for
+#: the paper's fc layers, by 1.2x at 5%, 4-6x at 1%; 4% keeps a margin).
+EVENT_CROSSOVER = 0.04
+
+
+class EventDrivenLinear(nn.Module):
+    """A stage's linear map ending in a fully connected layer, run event-driven: the layers
+    before it (pooling, flattening) as usual, then, where fewer than ``crossover`` of the
+    inputs are nonzero in this step, the weight rows of the active inputs summed (a CSR
+    sparse-dense product) instead of the dense product. Exact up to the order of the float
+    additions; ``sparse_calls`` / ``dense_calls`` count the paths taken."""
+
+    def __init__(self, pre: nn.Module, weight: Tensor, crossover: float) -> None:
+        super().__init__()
+        self.pre = pre
+        self.register_buffer("weight_t", weight.detach().t().contiguous())
+        self.crossover = float(crossover)
+        self.sparse_calls = 0
+        self.dense_calls = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.pre(x)
+        h = h.reshape(h.shape[0], -1)
+        if int(torch.count_nonzero(h)) <= self.crossover * h.numel():
+            self.sparse_calls += 1
+            if self.sparse_calls > 1:
+                return torch.sparse.mm(h.to_sparse_csr(), self.weight_t)
+            with warnings.catch_warnings():  # torch's once-per-process "CSR is beta" notice
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
+                return torch.sparse.mm(h.to_sparse_csr(), self.weight_t)
+        self.dense_calls += 1
+        return h @ self.weight_t
 
 
 @dataclass
@@ -485,6 +538,7 @@ def simulate(
     device: torch.device | str | None = None,
     first_stream: int = 0,
     closed_form: bool = True,
+    event_driven: bool | None = None,
 ) -> SimResult:
     """Simulate the spiking net on ``images`` (N, *input_shape), already preprocessed.
 
@@ -497,6 +551,9 @@ def simulate(
     closed_form: populations driven by the analog input alone take their spikes from the
     closed form of a constant current where the neuron type offers it (LIF with
     ``tau_ref >= dt``): the step integrator's spikes without its exp and log per step.
+    event_driven: fully connected maps on spikes sum only the active inputs' weights in steps
+    where fewer than ``EVENT_CROSSOVER`` of their inputs are nonzero (:class:`EventDrivenLinear`;
+    exact up to float summation order); None (default): on for CPU, off for GPUs.
     """
     n = images.shape[0]
     if n == 0:
@@ -526,7 +583,8 @@ def simulate(
         b = len(streams)
         if b not in sims:
             sims[b] = Simulator(net, b, dt, init, fused, precision, device,
-                                count_neurons=keep_neuron_counts > 0, closed_form=closed_form)
+                                count_neurons=keep_neuron_counts > 0, closed_form=closed_form,
+                                event_driven=event_driven)
         sim = sims[b]
         sim.reset(seeds=[first_stream + st for st in streams])
         for pos in range(stream_length):
