@@ -29,5 +29,6 @@ test: lint
 	$(BIN)/python -m pytest
 
 bench: setup
+	$(BIN)/pip install -q -e '.[bench]' -c constraints-cpu.txt
 	$(BIN)/python benchmarks/bench_simulation.py
 	$(BIN)/python benchmarks/bench_training.py

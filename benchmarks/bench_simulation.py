@@ -15,6 +15,10 @@ paper's rates, printed below), T = 200 steps, batch 32:
   "stepped" row integrates it step by step instead, for comparison. The default ("fused fp32")
   also runs the fully connected maps on spikes event-driven (CPU); "dense fc" does not; the
   eager and stepped rows are dense too.
+* snnTorch (a bench-only extra: ``pip install snntorch -c constraints-cpu.txt``) on the same
+  stages, weights and inputs: ``Leaky`` (no synapse, no refractory period) and ``Synaptic``
+  (one first-order synaptic current), first-layer current hoisted as softlif does; their
+  deviation from the float64 reference mostly measures their different dynamics.
 
     python benchmarks/bench_simulation.py [--nets mnist cifar10] [--images 64] [--json out.json]
     python benchmarks/bench_simulation.py --device cuda --batch 256 --images 1024  # on a GPU
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import platform
 import time
@@ -96,6 +101,55 @@ def dense_ceiling(name: str, steps: int, device: torch.device) -> tuple[float, i
     return best / steps, best_bs
 
 
+@torch.no_grad()
+def snntorch_outputs(snn: SpikingNetwork, x: torch.Tensor, steps: int, batch: int, kind: str,
+                     dt: float = 0.001) -> torch.Tensor:
+    """The same stages, weights and inputs run with snnTorch neurons (``kind`` "leaky":
+    ``snn.Leaky``, no synapse, no refractory period; "synaptic": ``snn.Synaptic``, one
+    first-order synaptic current of the alpha synapse's tau), reset to zero, threshold 1,
+    inputs scaled so that a constant current J settles the membrane at J; the first layer's
+    current computed once per image (hoisted, as softlif does). Returns the mean readout."""
+    import snntorch
+
+    stages = snn.stages
+    outs = []
+    for i in range(0, x.shape[0], batch):
+        xb = x[i:i + batch]
+        cells, scales, state = [], [], []
+        for st in stages[:-1]:
+            n = st.neuron
+            beta = math.exp(-dt / n.tau_rc)
+            if kind == "leaky":
+                cell = snntorch.Leaky(beta=beta, threshold=1.0, reset_mechanism="zero")
+                scales.append(1 - beta)
+                state.append((cell.init_leaky(),))
+            else:
+                alpha = math.exp(-dt / snn.synapse.tau)
+                cell = snntorch.Synaptic(alpha=alpha, beta=beta, threshold=1.0,
+                                         reset_mechanism="zero")
+                scales.append((1 - alpha) * (1 - beta))
+                state.append(cell.init_synaptic())
+            cells.append(cell)
+        n0 = stages[0].neuron
+        j0 = n0.gain * stages[0].affine(xb) + n0.bias
+        acc = torch.zeros(xb.shape[0], snn.n_outputs)
+        for _ in range(steps):
+            spikes = None
+            for k, st in enumerate(stages):
+                if k == 0:
+                    j = j0
+                else:
+                    h = st.affine(spikes * (stages[k - 1].neuron.amplitude / dt))
+                    if st.neuron is None:
+                        acc += h
+                        break
+                    j = st.neuron.gain * h + st.neuron.bias
+                spikes, *rest = cells[k](scales[k] * j, *state[k])
+                state[k] = tuple(rest)
+        outs.append(acc / steps)
+    return torch.cat(outs)
+
+
 def bench_net(name: str, n_images: int, steps: int, batch: int,
               device: torch.device = CPU) -> dict:
     torch.manual_seed(0)
@@ -137,6 +191,27 @@ def bench_net(name: str, n_images: int, steps: int, batch: int,
             "readout_deviation_vs_float64": dev,  # mean |difference| / mean |readout|
             "deviation_over_eager_fp32": dev / floor if floor > 0 else float("nan"),
         }
+    try:
+        import snntorch  # noqa: F401 - a bench-only extra
+    except ImportError:
+        row["snntorch"] = "not installed (pip install snntorch -c constraints-cpu.txt)"
+        return row
+    for label, kind in (("snnTorch Leaky", "leaky"), ("snnTorch Synaptic", "synaptic")):
+        snntorch_outputs(snn, x[:batch], 5, batch, kind)  # warm-up
+        t0 = time.perf_counter()
+        out = snntorch_outputs(snn, x, steps, batch, kind).double()
+        dt = time.perf_counter() - t0
+        dev = float((out - ref).abs().mean()) / scale
+        row["variants"][label] = {
+            "img_s": n_images / dt, "ratio": n_images / dt / ceiling, "snn_rates_hz": [],
+            "argmax_agreement_vs_float64": float((out.argmax(1) == ref.argmax(1))
+                                                 .double().mean()),
+            "readout_deviation_vs_float64": dev,
+            "deviation_over_eager_fp32": dev / floor if floor else float("nan"),
+        }
+    syn = row["variants"]["snnTorch Synaptic"]["img_s"]
+    for e in row["variants"].values():
+        e["x_snntorch_synaptic"] = e["img_s"] / syn
     return row
 
 
@@ -164,11 +239,12 @@ def main() -> None:
               + ", ".join(f"{r:.1f}" for r in row["rate_net_rates_hz"]))
         print(f"  dense ceiling: {row['ceiling_img_s']:.2f} img/s "
               f"(T x ANN forward, best batch {row['ceiling_batch']})")
-        print(f"  {'variant':<18} {'img/s':>8} {'x ceiling':>10}  {'vs float64: agree':>17} "
-              f"{'deviation':>9} {'/ eager':>7}  SNN rates (Hz)")
+        print(f"  {'variant':<19} {'img/s':>8} {'x ceiling':>10} {'x snnTorch Syn':>14}  "
+              f"{'vs float64: agree':>17} {'deviation':>9} {'/ eager':>7}  SNN rates (Hz)")
         for label, e in row["variants"].items():
             rates = ", ".join(f"{r:.1f}" for r in e["snn_rates_hz"])
-            print(f"  {label:<18} {e['img_s']:8.2f} {e['ratio']:10.2f}  "
+            xs = e.get("x_snntorch_synaptic", float("nan"))
+            print(f"  {label:<19} {e['img_s']:8.2f} {e['ratio']:10.2f} {xs:14.2f}  "
                   f"{e['argmax_agreement_vs_float64']:17.3f} "
                   f"{e['readout_deviation_vs_float64'] * 100:8.2f}% "
                   f"{e['deviation_over_eager_fp32']:7.2f}  [{rates}]")
