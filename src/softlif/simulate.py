@@ -19,8 +19,7 @@ error for every window ``[c0, c1]`` (see :class:`SimResult`).
 Speed: the first layer's spikes come from the closed form of its constant current
 (:mod:`softlif.closed_form`, ``closed_form=True``, the default); on CPU, fully connected maps
 on spikes are event-driven where few inputs are active (``event_driven``, the default there);
-``fused=True
-compiles each layer's synapse + neuron update into one kernel with
+``fused=True`` compiles each layer's synapse + neuron update into one kernel with
 ``torch.compile`` (one-off compile cost); ``precision="bfloat16"`` runs the linear maps on
 spikes in bfloat16 (spikes are exact in bf16; weights and pooled values are rounded).
 ``precision="float64"`` is the reference mode (slow; for tests and benchmarks): currents,
@@ -158,8 +157,8 @@ class Simulator:
             self.j_gain.append(gain * scale_in if spiking else gain)
             self.j_in_gain.append(gain)
             self.j_bias.append(gain * bias + st.neuron.bias if st.neuron is not None else bias)
-        # Linear maps on spikes, in the chosen precision (maps the analog input feeds stay
-        # float32).
+        # Linear maps on spikes, in the chosen precision (maps the analog input feeds stay in
+        # the state's float32, or float64 in the reference mode).
         self.spike_dtype = torch.bfloat16 if precision == "bfloat16" else self.dtype
         self.linear_dtypes = [self.dtype if -1 in st.sources else self.spike_dtype
                               for st in stages]
