@@ -85,6 +85,9 @@ def test_toml_file_errors(tmp_path):
 def test_sim_settings_validate_on_construction():
     with pytest.raises(ConfigError, match="c0 < c1"):
         SimSettings(c0=0.5)
+    assert SimSettings(precision="float64").precision == "float64"  # the reference mode
+    with pytest.raises(ConfigError, match="precision"):
+        SimSettings(precision="float16")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="no CUDA device|CUDA"):
         import torch
 

@@ -22,7 +22,7 @@ from .distributed import ANN_CHUNK, current, sharded_chunks, simulate_sharded
 from .energy import energy_report
 from .errors import ConfigError
 from .networks import layer_table
-from .simulate import InitMode, Precision, SimResult
+from .simulate import PRECISIONS, InitMode, Precision, SimResult
 from .synapses import Synapse
 
 
@@ -61,7 +61,7 @@ class SimSettings:
         check_choice("init", self.init, ("zero", "uniform"))
         check_int("batch_size", self.batch_size, min_value=1)
         check_bool("fused", self.fused)
-        check_choice("precision", self.precision, ("float32", "bfloat16"))
+        check_choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.device, str):
             raise ConfigError(f"device must be a string such as 'cpu' or 'cuda', got "
                               f"{self.device!r}")
