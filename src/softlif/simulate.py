@@ -13,6 +13,12 @@ Two ways to drive it, sharing one step function (so they agree exactly):
   never depends on which other streams share its batch.
 * :class:`Simulator`: step-by-step streaming (video, online input): ``sim.step(frame)``.
 
+The Simulator is the plan (linear maps, gains, biases, decay factors, neuron types and the
+kernels chosen: closed form, event-driven maps, fused, precision), fixed at construction; the
+state is explicit (:class:`SimState`), and the one step is a pure function
+``step(plan, state, x=None) -> (readout, state)`` (with :func:`initial_state`,
+:func:`set_input`), which ``Simulator.step`` and :func:`simulate` call.
+
 Records are time-major: per-step outputs ``[T, N, n_out]``. One simulation therefore gives the
 error for every window ``[c0, c1]`` (see :class:`SimResult`).
 
@@ -30,6 +36,7 @@ float32 paths' deviations are measured.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import warnings
 from collections.abc import Sequence
@@ -182,16 +189,13 @@ class Simulator:
         self._readout_update = wrap(_readout_update)
         self.neurons: list[NeuronType] = [st.neuron for st in net.hidden_stages
                                           if st.neuron is not None]
-        # per stage, the part of the current set by the analog input (constant per image)
-        self.j_in: list[Tensor | None] = [None] * len(stages)
         # Populations driven by the analog input alone see a constant current per image: where
         # the neuron type offers closed-form spikes for it (``schedule``), they replace the
         # step (softlif.closed_form: the same spikes as the step integrator).
         self.planners: list[SchedulableNeuron | None] = [
             n if closed_form and not self.spike_sources[k] and isinstance(n, SchedulableNeuron)
             and n.has_schedule(self.dt) else None for k, n in enumerate(self.neurons)]
-        self._has_input = False
-        self.reset()
+        self.sim_state = initial_state(self)
 
     @property
     def n_layers(self) -> int:
@@ -200,60 +204,52 @@ class Simulator:
     def reset(self, seeds: Sequence[int] | None = None) -> None:
         """Reset all state. With ``init="uniform"``, stream ``b`` draws its initial voltages,
         layer after layer, from one generator seeded with ``seeds[b]`` (default ``b``), so
-        results never depend on how streams are batched and no two layers start alike."""
-        b, dev = self.batch_size, self.device
-        seeds = list(range(b)) if seeds is None else list(seeds)
-        if len(seeds) != b:
-            raise ValueError(f"need {b} seeds, got {len(seeds)}")
-        self.state: list[NeuronState] = []
-        self.count = []
-        gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
-        for st, neuron in zip(self.net.hidden_stages, self.neurons, strict=True):
-            shape = st.out_shape
-            variables = []
-            for var in neuron.state_vars:  # as the neuron type declares them
-                if var.init == "voltage" and self.init == "uniform":
-                    # drawn in float32 whatever the precision: every mode starts alike
-                    t = torch.stack([initial_voltage(shape, "uniform", g)
-                                     for g in gens]).to(self.dtype)
-                else:
-                    t = initial_voltage((b, *shape), "zero", dtype=self.dtype)
-                variables.append(_to_state(t.to(dev)))
-            self.state.append(tuple(variables))
-            self.count.append(torch.zeros_like(variables[0]) if self.count_neurons
-                              else torch.zeros(b, dtype=torch.float64, device=dev))
-        self.syn: list[SynapseState | None] = [
-            self.net.synapse.initial_state(
-                _to_state(torch.zeros((b, *st.out_shape), device=dev, dtype=self.dtype)))
-            if self.spike_sources[k] else None
-            for k, st in enumerate(self.net.stages)
-        ]
-        self._spikes = [torch.zeros_like(st[0]) for st in self.state]
-        self._schedules: list[Any] = [None] * len(self.state)
-        self._onset_steps = 0  # steps since the last set_input (the schedules' clock)
+        results never depend on how streams are batched and no two layers start alike. The
+        input (``set_input``) is kept."""
+        self.sim_state = initial_state(self, seeds, keep_input=self.sim_state)
+
+    @torch.no_grad()
+    def set_input(self, x: Tensor) -> None:
+        """Set the constant analog input ``x`` (B, *input_shape); computes the first layer's
+        current once."""
+        self.sim_state = set_input(self, self.sim_state, x)
+
+    @torch.no_grad()
+    def step(self, x: Tensor | None = None) -> Tensor:
+        """Advance one step of ``dt``; with ``x``, first set it as the input (streaming).
+        Returns the readout (B, n_out) for this step."""
+        out, self.sim_state = step(self, self.sim_state, x)
+        return out
+
+    def take_counts(self) -> list[Tensor]:
+        """Spike counts since the last call, per neuron ``(B, *out_shape)`` or, with
+        ``count_neurons=False``, per stream ``(B,)``; zeroes them."""
+        st = self.sim_state
+        self.sim_state = dataclasses.replace(st, count=[torch.zeros_like(c) for c in st.count])
+        return [_from_state(c) for c in st.count]
 
     @property
     def spikes(self) -> list[Tensor]:
         """Last step's spikes (0/1) per hidden layer, ``(B, *out_shape)``."""
-        return [_from_state(s) for s in self._spikes]
+        return [_from_state(s) for s in self.sim_state.spikes]
 
     @property
     def voltages(self) -> list[Tensor]:
         """Membrane voltages per hidden layer, ``(B, *out_shape)``: each neuron type's
         ``"voltage"`` state variable (its first variable if it declares none)."""
-        return [_from_state(self._state_now(k)[_voltage_index(n)])
+        return [_from_state(neuron_state_now(self, self.sim_state, k)[_voltage_index(n)])
                 for k, n in enumerate(self.neurons)]
 
     def current(self, layer: int) -> Tensor:
         """Hidden layer ``layer``'s input current J (threshold 1) in the last step,
         ``(B, *out_shape)``: the constant one for a layer the analog input alone drives, else
         the filtered synaptic input (a filtering synapse is needed to read it back)."""
-        j_in = self.j_in[layer]
+        j_in = self.sim_state.j_in[layer]
         if not self.spike_sources[layer]:
             if j_in is None:
                 raise RuntimeError("call set_input(x) before reading currents")
             return _from_state(j_in)
-        syn = self.syn[layer]
+        syn = self.sim_state.syn[layer]
         if not syn:
             raise ValueError("currents are read from the synapse state: simulate with a "
                              "lowpass or alpha synapse")
@@ -263,110 +259,166 @@ class Simulator:
     def neuron_state(self, layer: int) -> dict[str, Tensor]:
         """Hidden layer ``layer``'s state variables by name, each ``(B, *out_shape)``."""
         return {var.name: _from_state(t) for var, t in
-                zip(self.neurons[layer].state_vars, self._state_now(layer), strict=True)}
+                zip(self.neurons[layer].state_vars,
+                    neuron_state_now(self, self.sim_state, layer), strict=True)}
 
-    def _state_now(self, k: int) -> NeuronState:
-        """Layer ``k``'s state, from its closed-form schedule where one runs."""
-        sched, planner = self._schedules[k], self.planners[k]
-        if sched is None or planner is None:
-            return self.state[k]
-        dtype = self.state[k][0].dtype
-        return tuple(t.to(dtype) for t in planner.schedule_state(sched,
-                                                                  self._onset_steps * self.dt))
 
-    @torch.no_grad()
-    def set_input(self, x: Tensor) -> None:
-        """Set the constant analog input ``x`` (B, *input_shape); computes the first layer's
-        current once."""
-        if tuple(x.shape) != (self.batch_size, *self.net.input_shape):
-            raise ValueError(
-                f"input must have shape {(self.batch_size, *self.net.input_shape)}, "
-                f"got {tuple(x.shape)}"
-            )
-        x = x.to(self.device, self.dtype)
-        if x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        for k, st in enumerate(self.net.stages):
-            if -1 in st.sources:  # the spiking sources contribute nothing here
-                ins = [x if j < 0 else torch.zeros((self.batch_size, *self.net.stages[j].out_shape),
-                                                   device=self.device, dtype=self.dtype)
-                       for j in st.sources]
-                self.j_in[k] = self.j_in_gain[k] * _to_state(self.linears[k](*ins)) \
-                    + self.j_bias[k]
-        for k, planner in enumerate(self.planners):  # the new image's spike schedule
-            if planner is not None:
-                self.state[k] = self._state_now(k)
-                self._schedules[k] = planner.schedule(cast(Tensor, self.j_in[k]),
-                                                      self.state[k], self.dt)
-        self._onset_steps = 0
-        self._has_input = True
+@dataclass(frozen=True)
+class SimState:
+    """Everything a simulation changes, explicit (tensors in the state layout, see
+    :class:`Simulator`): per hidden layer the neuron state variables, spike counts, last
+    spikes and closed-form schedule (or None); per stage the synapse state (None where no
+    spikes arrive) and the constant current set by the analog input (None where it feeds
+    nothing); the steps since the last input (the schedules' clock). The functions below
+    take a state and return a new one; the Simulator (the plan: maps, gains, biases, decay
+    factors, neuron types and the kernels chosen) never changes after construction."""
 
-    def take_counts(self) -> list[Tensor]:
-        """Spike counts since the last call, per neuron ``(B, *out_shape)`` or, with
-        ``count_neurons=False``, per stream ``(B,)``; zeroes them."""
-        out = [_from_state(c) for c in self.count]
-        self.count = [torch.zeros_like(c) for c in self.count]
-        return out
+    neurons: tuple[NeuronState, ...]
+    syn: tuple[SynapseState | None, ...]
+    count: list[Tensor]
+    spikes: tuple[Tensor, ...]
+    schedules: tuple[Any, ...]
+    j_in: tuple[Tensor | None, ...]
+    onset_steps: int = 0
+    has_input: bool = False
 
-    @torch.no_grad()
-    def step(self, x: Tensor | None = None) -> Tensor:
-        """Advance one step of ``dt``; with ``x``, first set it as the input (streaming).
-        Returns the readout (B, n_out) for this step."""
-        if x is not None:
-            self.set_input(x)
-        if not self._has_input:
-            raise RuntimeError("call set_input(x) (or step(x)) before step()")
-        stages, state, count, syn = self.net.stages, self.state, self.count, self.syn
-        spikes = self._spikes
-        self._onset_steps += 1
-        t = None  # the schedules' clock, made only where a population runs on one
-        out = torch.empty(0)
-        for k, st in enumerate(stages):
-            j_in = self.j_in[k]
-            if not self.spike_sources[k]:  # driven by the analog input alone: constant current
-                assert j_in is not None
-                if st.neuron is None:
-                    out = j_in
-                    continue
-                sched, planner = self._schedules[k], self.planners[k]
-                if sched is not None and planner is not None:
-                    if t is None:
-                        t = torch.tensor(self._onset_steps * self.dt, dtype=torch.float64,
-                                         device=self.device)
-                    s, self._schedules[k], count[k] = self._scheduled_update(
-                        planner, sched, t, count[k], state[k][0].dtype)
-                else:
-                    s, state[k], count[k] = self._input_update(
-                        self.neurons[k], self.dt, j_in, state[k], count[k])
-                spikes[k] = s
-                continue
-            i = self.linears[k](*self._spike_inputs(k, spikes))
-            bias = self.j_bias[k] if j_in is None else j_in
-            filt = cast(SynapseState, syn[k])
+
+def initial_state(plan: Simulator, seeds: Sequence[int] | None = None,
+                  keep_input: SimState | None = None) -> SimState:
+    """The state at the start of a stream (see :meth:`Simulator.reset`); with ``keep_input``,
+    that state's analog input stays set."""
+    b, dev, dtype = plan.batch_size, plan.device, plan.dtype
+    seeds = list(range(b)) if seeds is None else list(seeds)
+    if len(seeds) != b:
+        raise ValueError(f"need {b} seeds, got {len(seeds)}")
+    neurons, count = [], []
+    gens = [torch.Generator().manual_seed(int(s)) for s in seeds]
+    for st, neuron in zip(plan.net.hidden_stages, plan.neurons, strict=True):
+        shape = st.out_shape
+        variables = []
+        for var in neuron.state_vars:  # as the neuron type declares them
+            if var.init == "voltage" and plan.init == "uniform":
+                # drawn in float32 whatever the precision: every mode starts alike
+                t = torch.stack([initial_voltage(shape, "uniform", g)
+                                 for g in gens]).to(dtype)
+            else:
+                t = initial_voltage((b, *shape), "zero", dtype=dtype)
+            variables.append(_to_state(t.to(dev)))
+        neurons.append(tuple(variables))
+        count.append(torch.zeros_like(variables[0]) if plan.count_neurons
+                     else torch.zeros(b, dtype=torch.float64, device=dev))
+    syn = tuple(
+        plan.net.synapse.initial_state(
+            _to_state(torch.zeros((b, *st.out_shape), device=dev, dtype=dtype)))
+        if plan.spike_sources[k] else None
+        for k, st in enumerate(plan.net.stages))
+    kept = keep_input
+    return SimState(
+        neurons=tuple(neurons), syn=syn, count=count,
+        spikes=tuple(torch.zeros_like(v[0]) for v in neurons),
+        schedules=(None,) * len(neurons),
+        j_in=kept.j_in if kept is not None else (None,) * len(plan.net.stages),
+        onset_steps=0, has_input=kept.has_input if kept is not None else False)
+
+
+def neuron_state_now(plan: Simulator, state: SimState, k: int) -> NeuronState:
+    """Hidden layer ``k``'s state variables, from its closed-form schedule where one runs."""
+    sched, planner = state.schedules[k], plan.planners[k]
+    if sched is None or planner is None:
+        return state.neurons[k]
+    dtype = state.neurons[k][0].dtype
+    return tuple(t.to(dtype) for t in planner.schedule_state(sched,
+                                                              state.onset_steps * plan.dt))
+
+
+def set_input(plan: Simulator, state: SimState, x: Tensor) -> SimState:
+    """A new image ``x`` (B, *input_shape): the constant currents it sets, computed once, and
+    the closed-form schedules from each population's state at this onset."""
+    if tuple(x.shape) != (plan.batch_size, *plan.net.input_shape):
+        raise ValueError(
+            f"input must have shape {(plan.batch_size, *plan.net.input_shape)}, "
+            f"got {tuple(x.shape)}"
+        )
+    x = x.to(plan.device, plan.dtype)
+    if x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    j_in = list(state.j_in)
+    for k, st in enumerate(plan.net.stages):
+        if -1 in st.sources:  # the spiking sources contribute nothing here
+            ins = [x if j < 0 else torch.zeros((plan.batch_size, *plan.net.stages[j].out_shape),
+                                               device=plan.device, dtype=plan.dtype)
+                   for j in st.sources]
+            j_in[k] = plan.j_in_gain[k] * _to_state(plan.linears[k](*ins)) + plan.j_bias[k]
+    neurons, schedules = list(state.neurons), list(state.schedules)
+    for k, planner in enumerate(plan.planners):  # the new image's spike schedule
+        if planner is not None:
+            neurons[k] = neuron_state_now(plan, state, k)
+            schedules[k] = planner.schedule(cast(Tensor, j_in[k]), neurons[k], plan.dt)
+    return dataclasses.replace(state, neurons=tuple(neurons), schedules=tuple(schedules),
+                               j_in=tuple(j_in), onset_steps=0, has_input=True)
+
+
+def step(plan: Simulator, state: SimState, x: Tensor | None = None
+         ) -> tuple[Tensor, SimState]:
+    """One step of ``dt`` from ``state`` (with ``x``, first set as the input): the readout
+    (B, n_out) and the new state. The one step function of :func:`simulate` and streaming."""
+    if x is not None:
+        state = set_input(plan, state, x)
+    if not state.has_input:
+        raise RuntimeError("call set_input(x) (or step(x)) before step()")
+    neurons, count = list(state.neurons), list(state.count)
+    syn, spikes, schedules = list(state.syn), list(state.spikes), list(state.schedules)
+    onset = state.onset_steps + 1
+    t = None  # the schedules' clock, made only where a population runs on one
+    out = torch.empty(0)
+    for k, st in enumerate(plan.net.stages):
+        j_in = state.j_in[k]
+        if not plan.spike_sources[k]:  # driven by the analog input alone: constant current
+            assert j_in is not None
             if st.neuron is None:
-                out, syn[k] = self._readout_update(self.decay, self.j_gain[k], i, filt, bias)
+                out = j_in
                 continue
-            s, syn[k], state[k], count[k] = self._hidden_update(
-                self.neurons[k], self.dt, self.decay, self.j_gain[k], _to_state(i), filt,
-                bias, state[k], count[k],
-            )
+            sched, planner = schedules[k], plan.planners[k]
+            if sched is not None and planner is not None:
+                if t is None:
+                    t = torch.tensor(onset * plan.dt, dtype=torch.float64, device=plan.device)
+                s, schedules[k], count[k] = plan._scheduled_update(
+                    planner, sched, t, count[k], neurons[k][0].dtype)
+            else:
+                s, neurons[k], count[k] = plan._input_update(
+                    plan.neurons[k], plan.dt, j_in, neurons[k], count[k])
             spikes[k] = s
-        return out
+            continue
+        i = plan.linears[k](*_spike_inputs(plan, k, spikes))
+        bias = plan.j_bias[k] if j_in is None else j_in
+        filt = cast(SynapseState, syn[k])
+        if st.neuron is None:
+            out, syn[k] = plan._readout_update(plan.decay, plan.j_gain[k], i, filt, bias)
+            continue
+        s, syn[k], neurons[k], count[k] = plan._hidden_update(
+            plan.neurons[k], plan.dt, plan.decay, plan.j_gain[k], _to_state(i), filt,
+            bias, neurons[k], count[k],
+        )
+        spikes[k] = s
+    return out, SimState(neurons=tuple(neurons), syn=tuple(syn), count=count,
+                         spikes=tuple(spikes), schedules=tuple(schedules), j_in=state.j_in,
+                         onset_steps=onset, has_input=True)
 
-    def _spike_inputs(self, k: int, spikes: list[Tensor]) -> list[Tensor]:
-        """The tensors stage ``k``'s linear map takes: its sources' last spikes (0/1, or times
-        their amplitudes where those differ), zeros for the analog input."""
-        st, scale = self.net.stages[k], self.source_scale[k]
-        dtype = self.linear_dtypes[k]
-        ins = []
-        for j in st.sources:
-            if j < 0:
-                ins.append(torch.zeros((self.batch_size, *self.net.input_shape),
-                                       device=self.device, dtype=dtype))
-                continue
-            x = _from_state(spikes[j].to(dtype))
-            ins.append(x if scale is None else x * scale[self.spike_sources[k].index(j)])
-        return ins
+
+def _spike_inputs(plan: Simulator, k: int, spikes: Sequence[Tensor]) -> list[Tensor]:
+    """The tensors stage ``k``'s linear map takes: its sources' last spikes (0/1, or times
+    their amplitudes where those differ), zeros for the analog input."""
+    st, scale = plan.net.stages[k], plan.source_scale[k]
+    dtype = plan.linear_dtypes[k]
+    ins = []
+    for j in st.sources:
+        if j < 0:
+            ins.append(torch.zeros((plan.batch_size, *plan.net.input_shape),
+                                   device=plan.device, dtype=dtype))
+            continue
+        x = _from_state(spikes[j].to(dtype))
+        ins.append(x if scale is None else x * scale[plan.spike_sources[k].index(j)])
+    return ins
 
 
 def _voltage_index(neuron: NeuronType) -> int:
@@ -601,12 +653,12 @@ def simulate(
                                     dtype=outputs.dtype)
             live_b = [i for i, ok in enumerate(live) if ok]
             rows = torch.tensor(live_b, device=sim.device)
-            running = torch.zeros((steps + 1, len(sim.count)), dtype=torch.float64,
+            running = torch.zeros((steps + 1, len(sim.sim_state.count)), dtype=torch.float64,
                                   device=sim.device)  # spikes since the onset, live streams
             for t in range(steps):
                 out_steps[t] = sim.step()
                 running[t + 1] = torch.stack([c.index_select(0, rows).sum(dtype=torch.float64)
-                                              for c in sim.count])
+                                              for c in sim.sim_state.count])
             step_counts += running.diff(dim=0).cpu()
             counts = sim.take_counts()
             img = torch.tensor([idx[i] for i in live_b])
