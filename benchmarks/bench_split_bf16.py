@@ -15,18 +15,14 @@ of each path's output against float64, and ms per call.
 
 from __future__ import annotations
 
-import time
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-
-def ms(fn, repeats: int = 20) -> float:
-    fn()
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - t0) / repeats * 1e3
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_event_driven import ms  # noqa: E402  (the same timing helper)
 
 
 def main() -> None:
