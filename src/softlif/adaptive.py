@@ -46,10 +46,10 @@ from .neurons import (
     _check_noise_model,
     _check_non_negative,
     _check_positive,
-    _softplus,
     aux_derivative,
     lif_step,
     register_neuron,
+    soft_onset_value,
 )
 
 Tensor = torch.Tensor
@@ -154,23 +154,16 @@ def _hard_value(table, z: Tensor) -> tuple[Tensor, Tensor]:
     return r.to(z.dtype), d.to(z.dtype)
 
 
-def _soft_value(table, z: Tensor, g: Tensor) -> tuple[Tensor, Tensor]:
-    """The curve at 1 + rho_g(z), rho_g = g softplus(z / g); aux is d rate / d z."""
-    zf = z.float()
-    gf = g.float() if isinstance(g, Tensor) else float(g)
-    sp = _softplus(zf / gf)
-    r, d = _table_value(table, gf * sp)
-    return r.to(z.dtype), (d * torch.sigmoid(zf / gf)).to(z.dtype)
-
-
 @functools.lru_cache(maxsize=64)
 def _kernels(tau_rc: float, tau_ref: float, tau_n: float, inc: float, soft: bool
              ) -> tuple[Callable, Callable]:
     """Kernel functions bound to one parameter set's table; the same objects on every call, so
     compiled training kernels are not recompiled per batch."""
     table = _table(tau_rc, tau_ref, tau_n, inc)
-    value = functools.partial(_soft_value if soft else _hard_value, table)
-    return value, aux_derivative
+    if soft:  # the curve at 1 + g softplus(z / g), as the soft LIF
+        return functools.partial(soft_onset_value, functools.partial(_table_value, table)), \
+            aux_derivative
+    return functools.partial(_hard_value, table), aux_derivative
 
 
 def adaptive_lif_step(j: Tensor, v: Tensor, ref: Tensor, n: Tensor, dt: float, tau_rc: float,

@@ -155,6 +155,18 @@ def aux_derivative(r: Tensor, aux: Tensor, *params) -> Tensor:
     return aux
 
 
+def soft_onset_value(curve: Callable[[Tensor], tuple[Tensor, Tensor]], z: Tensor, g: Any,
+                     z0: float = 0.0) -> tuple[Tensor, Tensor]:
+    """A tabulated or measured rate curve ``curve(z) -> (rate, d rate / d z)`` (float32, in the
+    excess current z) with its onset ``z0`` smoothed as the soft LIF's threshold is: the curve
+    at ``z0 + g softplus((z - z0) / g)``. Returns the rate and d rate / d z in ``z``'s dtype
+    (the aux of :func:`aux_derivative`)."""
+    gf = g.float() if isinstance(g, Tensor) else float(g)
+    x = (z.float() - z0) / gf
+    r, d = curve(z0 + gf * _softplus(x))
+    return r.to(z.dtype), (d * torch.sigmoid(x)).to(z.dtype)
+
+
 class _RateCurve(torch.autograd.Function):
     """Apply a (value, derivative) kernel pair to z with an explicit backward."""
 

@@ -47,7 +47,7 @@ import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -61,9 +61,9 @@ from .neurons import (
     _check_noise_model,
     _check_non_negative,
     _check_positive,
-    _softplus,
     aux_derivative,
     register_neuron,
+    soft_onset_value,
 )
 
 Tensor = torch.Tensor
@@ -189,15 +189,6 @@ def _hard_value(curve, z: Tensor) -> tuple[Tensor, Tensor]:
     return r.to(z.dtype), slope.to(z.dtype)
 
 
-def _soft_value(knots: tuple[Tensor, Tensor], j0: float, z: Tensor, g: Any
-                ) -> tuple[Tensor, Tensor]:
-    """The smoothed curve (float32 knots) at J0 + g softplus((J - J0) / g); aux: d rate / d z."""
-    gf = g.float() if isinstance(g, Tensor) else float(g)
-    x = (z.float() + 1.0 - j0) / gf
-    r, slope = _piecewise(j0 + gf * _softplus(x), *knots)
-    return r.to(z.dtype), (slope * torch.sigmoid(x)).to(z.dtype)
-
-
 @functools.lru_cache(maxsize=64)
 def _kernels(dt: float, tau_rc: float, tau_ref: float, vth_mant: int, soft: bool
              ) -> tuple[Callable, Callable]:
@@ -206,9 +197,12 @@ def _kernels(dt: float, tau_rc: float, tau_ref: float, vth_mant: int, soft: bool
     curve = staircase(dt, tau_rc, tau_ref, vth_mant)
     if not soft:
         return functools.partial(_hard_value, curve), aux_derivative
+    # the piecewise-linear curve in the excess current z = J - 1, its onset smoothed as the
+    # soft LIF's threshold
     _, _, knots_j, knots_r = curve
-    knots = (knots_j.float(), knots_r.float())
-    return functools.partial(_soft_value, knots, float(knots_j[0])), aux_derivative
+    knots_z = (knots_j - 1.0).float()
+    smooth = functools.partial(_piecewise, knots_j=knots_z, knots_r=knots_r.float())
+    return functools.partial(soft_onset_value, smooth, z0=float(knots_z[0])), aux_derivative
 
 
 @register_neuron
