@@ -411,7 +411,8 @@ def test_train_takes_any_registered_neuron_type(capsys, tmp_path):
                        (["--neuron", "QuantizedLIF", "--neuron-param", "tau_ref=0.0015"],
                         "whole number of steps"),
                        (["--neuron-param", "tau_rc=0.05"], "needs --neuron"),
-                       (["--neuron", "LIF", "--activation", "relu"], "--activation")):
+                       (["--neuron", "LIF", "--activation", "relu"], "--activation"),
+                       (["--rate-penalty", "0.1", "--activation", "relu"], "--rate-penalty")):
         code, _, err = run(capsys, "train", "--dataset", "mnist", "--data-dir",
                            str(tmp_path / "absent"), *argv)  # refused before any data is read
         assert code == 2 and what in err, (argv, err)

@@ -225,7 +225,8 @@ class Simulator:
         """Spike counts since the last call, per neuron ``(B, *out_shape)`` or, with
         ``count_neurons=False``, per stream ``(B,)``; zeroes them."""
         st = self.sim_state
-        self.sim_state = dataclasses.replace(st, count=[torch.zeros_like(c) for c in st.count])
+        self.sim_state = dataclasses.replace(st, count=tuple(torch.zeros_like(c)
+                                                             for c in st.count))
         return [_from_state(c) for c in st.count]
 
     @property
@@ -275,7 +276,7 @@ class SimState:
 
     neurons: tuple[NeuronState, ...]
     syn: tuple[SynapseState | None, ...]
-    count: list[Tensor]
+    count: tuple[Tensor, ...]
     spikes: tuple[Tensor, ...]
     schedules: tuple[Any, ...]
     j_in: tuple[Tensor | None, ...]
@@ -312,13 +313,12 @@ def initial_state(plan: Simulator, seeds: Sequence[int] | None = None,
             _to_state(torch.zeros((b, *st.out_shape), device=dev, dtype=dtype)))
         if plan.spike_sources[k] else None
         for k, st in enumerate(plan.net.stages))
-    kept = keep_input
     return SimState(
-        neurons=tuple(neurons), syn=syn, count=count,
+        neurons=tuple(neurons), syn=syn, count=tuple(count),
         spikes=tuple(torch.zeros_like(v[0]) for v in neurons),
         schedules=(None,) * len(neurons),
-        j_in=kept.j_in if kept is not None else (None,) * len(plan.net.stages),
-        onset_steps=0, has_input=kept.has_input if kept is not None else False)
+        j_in=keep_input.j_in if keep_input is not None else (None,) * len(plan.net.stages),
+        onset_steps=0, has_input=keep_input is not None and keep_input.has_input)
 
 
 def neuron_state_now(plan: Simulator, state: SimState, k: int) -> NeuronState:
@@ -400,7 +400,7 @@ def step(plan: Simulator, state: SimState, x: Tensor | None = None
             bias, neurons[k], count[k],
         )
         spikes[k] = s
-    return out, SimState(neurons=tuple(neurons), syn=tuple(syn), count=count,
+    return out, SimState(neurons=tuple(neurons), syn=tuple(syn), count=tuple(count),
                          spikes=tuple(spikes), schedules=tuple(schedules), j_in=state.j_in,
                          onset_steps=onset, has_input=True)
 

@@ -115,6 +115,13 @@ class TrainConfig:
                              f"{self.rate_penalty!r}")
 
 
+def check_rate_penalty(rate_penalty: float, activation: str) -> None:
+    """Refuse a rate penalty on a net without spiking neurons (ValueError)."""
+    if rate_penalty > 0 and activation == "relu":
+        raise ValueError("rate_penalty penalises spiking neurons' rates: train with "
+                         "--activation softlif, lif or if")
+
+
 def synop_weights(spec: NetSpec) -> list[float]:
     """Synapses each neuron of every hidden layer of ``spec`` drives (its fan-out into the next
     weight layer): the rate-weighted sum of these is the energy model's synaptic events per
@@ -242,9 +249,7 @@ def train(
     Test error is measured with the soft rate and, for LIF nets, with the hard rate, which
     predicts the spiking net.
     """
-    if cfg.rate_penalty > 0 and activation == "relu":
-        raise ValueError("rate_penalty penalises spiking neurons' rates: train with "
-                         "--activation softlif, lif or if")
+    check_rate_penalty(cfg.rate_penalty, activation)
     world = current()
     # under torchrun, dropout, training noise and augmentation draw from per-rank seeds (rank
     # 0's are one process's); the permutation generator ``gen`` is the same on every rank

@@ -28,7 +28,7 @@ from .common import (
 def cmd_train(args: argparse.Namespace) -> int:
     from ..activations import use_fused_kernels
     from ..networks import get_spec
-    from ..train import TrainConfig, train
+    from ..train import TrainConfig, check_rate_penalty, train
 
     net = args.net or NET_FOR_DATASET.get(args.dataset)
     if net is None:
@@ -44,9 +44,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         rate_penalty=args.rate_penalty,
         **({"precision": args.precision} if args.precision else {}),
     )
-    if args.rate_penalty > 0 and args.activation == "relu":
-        raise UsageError("--rate-penalty penalises spiking neurons' rates: train with "
-                         "--activation softlif, lif or if")
+    try:  # before any data is read
+        check_rate_penalty(args.rate_penalty, args.activation)
+    except ValueError as e:
+        raise UsageError(f"--rate-penalty: {e}") from None
     out = Path(args.out)
     train_split, test_split, pre = load_data(args.dataset, args.data_dir, args.limit_train,
                                              args.limit_test, args)
