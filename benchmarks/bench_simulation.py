@@ -14,7 +14,11 @@ paper's rates, printed below), T = 200 steps, batch 32:
   layer takes its spikes from the closed form of its constant current (the default); the
   "stepped" row integrates it step by step instead, for comparison. The default ("fused fp32")
   also runs the fully connected maps on spikes event-driven (CPU); "dense fc" does not; the
-  eager and stepped rows are dense too.
+  eager and stepped rows are dense too. The default runs blocks of steps layer after layer
+  (``simulate(block_steps=None)``: each linear map sees a whole block's spikes as one batch);
+  the eager, "stepped", "dense fc" and "per step" rows run one step at a time.
+* a breakdown of the default path's step: the linear maps on spikes alone vs everything else,
+  and the speed each would allow alone (the measured limit of the speed targets).
 * snnTorch (a bench-only extra: ``pip install snntorch -c constraints-cpu.txt``) on the same
   stages, weights and inputs: ``Leaky`` (no synapse, no refractory period) and ``Synaptic``
   (one first-order synaptic current), first-layer current hoisted as softlif does; their
@@ -39,10 +43,12 @@ import torch
 
 from softlif.convert import SpikingNetwork, convert
 from softlif.networks import NETS, build
-from softlif.simulate import simulate
+from softlif.simulate import Simulator, _spike_inputs, auto_block_steps, run_steps, simulate
 from softlif.synapses import Synapse
 
 CPU = torch.device("cpu")
+#: issue 10's targets for the default path, in multiples of the dense ceiling
+TARGET_X_CEILING = {"mnist": 10.0, "cifar10": 3.0}
 # Per-layer target rates (Hz): the paper's reported means (SPEC section 5).
 TARGET_RATES = {"mnist": [4.6, 15.6, 4.2], "cifar10": [173.3, 99.0, 9.7, 7.2]}
 
@@ -99,6 +105,55 @@ def dense_ceiling(name: str, steps: int, device: torch.device) -> tuple[float, i
         if bs / t > best:
             best, best_bs = bs / t, bs
     return best / steps, best_bs
+
+
+@torch.no_grad()
+def step_breakdown(snn: SpikingNetwork, x: torch.Tensor, steps: int, batch: int,
+                   device: torch.device) -> dict:
+    """Where a step of the default path goes: whole steps (blocks of ``auto_block_steps``, as
+    ``simulate`` runs them) vs the linear maps on spikes alone (each spike-fed stage's map,
+    pooling included, applied to the same spike inputs, recorded over the last two blocks of
+    one presentation and batched per block as the block run does), in ms per step. Whatever
+    is not the linear maps (the closed-form first layer, synapse + neuron updates, counting,
+    stacking and layout copies, per-step overhead) is the rest. ``linear_only_img_s``: the
+    speed if everything but the linear maps took no time, an upper bound on any path that
+    keeps them dense."""
+    block = auto_block_steps(snn, batch)
+    record = 2 * block
+    sim = Simulator(snn, batch, fused=True, device=device)
+    sim.set_input(x[:batch].to(device))
+    for _ in range(steps - record):
+        sim.step()
+    start = sim.sim_state
+    per_step = []
+    for _ in range(record):
+        per_step.append([[t.clone() for t in _spike_inputs(sim, k, sim.sim_state.spikes)]
+                         if sim.spike_sources[k] else None for k in range(len(snn.stages))])
+        sim.step()
+    blocks = [[None if per_step[t][k] is None else
+               [torch.cat([per_step[u][k][m] for u in range(t, t + block)])
+                for m in range(len(per_step[t][k]))]
+               for k in range(len(snn.stages))] for t in range(0, record, block)]
+
+    def run_blocks() -> None:
+        state = start
+        for _ in range(0, record, block):
+            _, _, state = run_steps(sim, state, block)
+
+    def run_linears(k: int | None = None) -> None:
+        for ins in blocks:
+            for j, i in enumerate(ins):
+                if i is not None and k in (None, j):
+                    sim.linears[j](*i)
+
+    whole = time_it(run_blocks, device) / record * 1e3
+    linear = time_it(run_linears, device) / record * 1e3
+    per_stage = {k: time_it(lambda k=k: run_linears(k), device) / record * 1e3
+                 for k in range(len(snn.stages)) if sim.spike_sources[k]}
+    return {"block_steps": block, "step_ms": whole, "linear_maps_ms": linear,
+            "rest_ms": whole - linear, "linear_maps_ms_per_stage": per_stage,
+            "linear_only_img_s": batch / (steps * linear * 1e-3),
+            "rest_only_img_s": batch / (steps * max(whole - linear, 1e-9) * 1e-3)}
 
 
 @torch.no_grad()
@@ -168,10 +223,12 @@ def bench_net(name: str, n_images: int, steps: int, batch: int,
     scale = float(ref.abs().mean())
     row["reference_readout_scale"] = scale
     floor = None
-    for label, kw in [("eager fp32", {"event_driven": False}),
+    for label, kw in [("eager fp32", {"event_driven": False, "block_steps": 1}),
                       ("fused fp32 stepped", {"fused": True, "closed_form": False,
-                                              "event_driven": False}),
-                      ("fused fp32 dense fc", {"fused": True, "event_driven": False}),
+                                              "event_driven": False, "block_steps": 1}),
+                      ("fused fp32 dense fc", {"fused": True, "event_driven": False,
+                                               "block_steps": 1}),
+                      ("fused fp32 per step", {"fused": True, "block_steps": 1}),
                       ("fused fp32", {"fused": True}),
                       ("fused bf16", {"fused": True, "precision": "bfloat16"})]:
         # warm-up (compilation) on a short run, then one timed run
@@ -191,6 +248,11 @@ def bench_net(name: str, n_images: int, steps: int, batch: int,
             "readout_deviation_vs_float64": dev,  # mean |difference| / mean |readout|
             "deviation_over_eager_fp32": dev / floor if floor > 0 else float("nan"),
         }
+    bd = step_breakdown(snn, x, steps, batch, device)
+    bd["linear_only_x_ceiling"] = bd["linear_only_img_s"] / ceiling
+    bd["rest_only_x_ceiling"] = bd["rest_only_img_s"] / ceiling
+    bd["target_x_ceiling"] = TARGET_X_CEILING[name]
+    row["breakdown"] = bd
     if device.type != "cpu":  # the snnTorch runner below is written for the CPU
         row["snntorch"] = "run on CPU only"
         return row
@@ -253,6 +315,16 @@ def main() -> None:
                   f"{e['deviation_over_eager_fp32']:7.2f}  [{rates}]")
         print("  deviation: mean |readout - float64 readout| / mean |float64 readout| over the "
               "presentation; / eager: relative to eager fp32's own (the noise floor)")
+        bd = row["breakdown"]
+        stages = ", ".join(f"stage {k}: {v:.2f}" for k, v in
+                           bd["linear_maps_ms_per_stage"].items())
+        print(f"  default path, ms per step (batch {args.batch}): whole step "
+              f"{bd['step_ms']:.2f} = linear maps on spikes {bd['linear_maps_ms']:.2f} "
+              f"({stages}) + rest {bd['rest_ms']:.2f}")
+        print(f"  bound with every other cost at zero: {bd['linear_only_img_s']:.1f} img/s = "
+              f"{bd['linear_only_x_ceiling']:.2f}x ceiling (target "
+              f"{bd['target_x_ceiling']:g}x); with the linear maps at zero: "
+              f"{bd['rest_only_img_s']:.1f} img/s = {bd['rest_only_x_ceiling']:.2f}x")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=2)

@@ -113,13 +113,13 @@ def main() -> None:
              "number below is in `results.json`. SNN: alpha synapse 5 ms, 200 ms per image, "
              "window 120-200 ms, images back to back in a fixed shuffled order, all "
              f"{r['test_images']:,} test images. Absolute errors are not comparable with "
-             "the paper's (lossy data, 40 epochs of Adam where the paper trained hundreds).", "",
+             "the paper's (lossy data, 40-80 epochs of Adam where the paper trained hundreds).", "",
              "| net | epochs | ANN | hard-rate ANN | SNN | SNN - ANN | paper ANN / SNN |",
              "|---|---|---|---|---|---|---|"]
     if relu_error is not None:
         lines.append(f"| ReLU | {r['relu_epochs']} | {_pct(r['relu_error'])} | - | - | - | "
                      f"{PAPER_RELU}% / - |")
-    for m in sorted(models.values(), key=lambda v: -v["noise_std_hz"]):
+    for m in sorted(models.values(), key=lambda v: (-v["noise_std_hz"], v["epochs"])):
         pa, ps = PAPER_NOISE_ABLATION["cifar10"].get(m["noise_std_hz"], (None, None))
         lines.append(f"| soft LIF, noise {m['noise_std_hz']:g} Hz | {m['epochs']} | "
                      f"{_pct(m['ann_error'])} | {_pct(m['ann_error_hard'])} | "
@@ -128,9 +128,9 @@ def main() -> None:
     lines += ["", "Per-layer rates (Hz), SNN measured vs hard-rate ANN predicted, and the "
               "paper's:", "", "| net | SNN | predicted | paper | mean | efficiency |",
               "|---|---|---|---|---|---|"]
-    for m in sorted(models.values(), key=lambda v: -v["noise_std_hz"]):
+    for m in sorted(models.values(), key=lambda v: (-v["noise_std_hz"], v["epochs"])):
         fmt = ", ".join
-        lines.append(f"| soft LIF {m['noise_std_hz']:g} Hz | "
+        lines.append(f"| soft LIF {m['noise_std_hz']:g} Hz, {m['epochs']} epochs | "
                      f"{fmt(f'{v:.1f}' for v in m['snn_rates_hz'])} | "
                      f"{fmt(f'{v:.1f}' for v in m['predicted_rates_hz'])} | "
                      f"{fmt(f'{v:g}' for v in PAPER_LAYER_RATES_HZ)} | "

@@ -251,3 +251,64 @@ def test_the_step_is_a_pure_function_of_plan_and_state():
     plan.set_input(x)
     outs = [plan.step() for _ in range(31)]
     assert torch.equal(outs[-1], out_a)
+
+
+@pytest.mark.parametrize("net_kind", ["sequential", "residual"])
+def test_blocks_of_steps_equal_single_steps(net_kind):
+    """run_steps (layer after layer over a block: each linear map sees the spikes of all the
+    block's steps as one batch) performs the updates of that many single steps: in float64
+    the same spikes in every layer and step and readouts equal to float64 rounding, for
+    blocks that split presentations unevenly; and a residual net (a stage with two spiking
+    sources) agrees too."""
+    from softlif.simulate import auto_block_steps, initial_state, run_steps, set_input, step
+
+    if net_kind == "sequential":
+        snn, x = convert(small_net(), (1, 8, 8), Synapse("alpha", 0.005)), images(6)
+    else:
+        import softlif as sl
+
+        class Residual(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.stem, self.c1, self.c2 = (nn.Conv2d(i, 4, 3, padding=1)
+                                               for i in (1, 4, 4))
+                self.fc = nn.Linear(4 * 8 * 8, 3)
+
+            def forward(self, x):
+                h = torch.relu(self.stem(x))
+                h1 = torch.relu(self.c1(h))
+                return self.fc(torch.flatten(torch.relu(self.c2(h1) + h), 1))
+
+        torch.manual_seed(0)
+        x = torch.rand(6, 1, 8, 8, generator=torch.Generator().manual_seed(3)) * 4
+        ann = sl.prepare(Residual(), sl.LIF(), example_input=x)
+        snn = sl.convert(ann.eval(), (1, 8, 8), Synapse("alpha", 0.005))
+        assert any(len(s.sources) == 2 for s in snn.stages)
+    one = simulate(snn, x, presentation_time=0.1, batch_size=3, precision="float64",
+                   block_steps=1)
+    assert float(one.layer_counts[:, -1].sum()) > 0  # the last hidden layer spiked
+    for block in (7, 100):
+        res = simulate(snn, x, presentation_time=0.1, batch_size=3, precision="float64",
+                       block_steps=block)
+        assert torch.equal(res.layer_counts, one.layer_counts)
+        assert torch.equal(res.layer_step_counts, one.layer_step_counts)
+        torch.testing.assert_close(res.outputs, one.outputs, rtol=1e-12, atol=1e-12)
+    # the pure functions: one block from a state == single steps from it, state included
+    plan = Simulator(snn, batch_size=2, init="uniform")
+    s0 = set_input(plan, initial_state(plan), x[:2])
+    outs, totals, s_block = run_steps(plan, s0, 9)
+    s = s0
+    for t in range(9):
+        out, s = step(plan, s)
+        torch.testing.assert_close(outs[t], out, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(totals[t], torch.stack(
+            [c if c.dim() == 1 else c.flatten(1).sum(1, dtype=torch.float64)
+             for c in s.count]))
+    assert s_block.onset_steps == s.onset_steps == 9
+    for a, b in zip(s_block.neurons, s.neurons, strict=True):
+        for ta, tb in zip(a, b, strict=True):
+            torch.testing.assert_close(ta, tb, rtol=1e-5, atol=1e-5)
+    # default block length: bounded by memory, at least one step
+    assert 1 <= auto_block_steps(snn, 32) <= 25 and auto_block_steps(snn, 10**9) == 1
+    with pytest.raises(ValueError, match="block_steps"):
+        simulate(snn, x, presentation_time=0.01, block_steps=0)

@@ -221,6 +221,14 @@ class Simulator:
         out, self.sim_state = step(self, self.sim_state, x)
         return out
 
+    @torch.no_grad()
+    def run(self, n: int) -> tuple[Tensor, Tensor]:
+        """Advance ``n`` steps as one block (:func:`run_steps`); returns the readouts
+        (n, B, n_out) and every hidden layer's spike count per stream after each step
+        (n, layers, B)."""
+        out, totals, self.sim_state = run_steps(self, self.sim_state, n)
+        return out, totals
+
     def take_counts(self) -> list[Tensor]:
         """Spike counts since the last call, per neuron ``(B, *out_shape)`` or, with
         ``count_neurons=False``, per stream ``(B,)``; zeroes them."""
@@ -361,62 +369,151 @@ def set_input(plan: Simulator, state: SimState, x: Tensor) -> SimState:
 def step(plan: Simulator, state: SimState, x: Tensor | None = None
          ) -> tuple[Tensor, SimState]:
     """One step of ``dt`` from ``state`` (with ``x``, first set as the input): the readout
-    (B, n_out) and the new state. The one step function of :func:`simulate` and streaming."""
+    (B, n_out) and the new state. The one step function of streaming; :func:`run_steps`
+    performs the same updates for a block of steps, layer after layer."""
     if x is not None:
         state = set_input(plan, state, x)
     if not state.has_input:
         raise RuntimeError("call set_input(x) (or step(x)) before step()")
-    neurons, count = list(state.neurons), list(state.count)
-    syn, spikes, schedules = list(state.syn), list(state.spikes), list(state.schedules)
+    # the readout (the last stage) has no neuron state or count
+    neurons, count = [*state.neurons, ()], [*state.count, torch.empty(0)]
+    syn, spikes, schedules = list(state.syn), list(state.spikes), [*state.schedules, None]
     onset = state.onset_steps + 1
-    t = None  # the schedules' clock, made only where a population runs on one
     out = torch.empty(0)
-    for k, st in enumerate(plan.net.stages):
-        j_in = state.j_in[k]
+    for k in range(len(plan.net.stages)):
         if not plan.spike_sources[k]:  # driven by the analog input alone: constant current
-            assert j_in is not None
-            if st.neuron is None:
-                out = j_in
-                continue
-            sched, planner = schedules[k], plan.planners[k]
-            if sched is not None and planner is not None:
-                if t is None:
-                    t = torch.tensor(onset * plan.dt, dtype=torch.float64, device=plan.device)
-                s, schedules[k], count[k] = plan._scheduled_update(
-                    planner, sched, t, count[k], neurons[k][0].dtype)
-            else:
-                s, neurons[k], count[k] = plan._input_update(
-                    plan.neurons[k], plan.dt, j_in, neurons[k], count[k])
+            s, schedules[k], neurons[k], count[k] = _input_stage(
+                plan, k, state.j_in[k], schedules[k], neurons[k], count[k], onset)
+        else:
+            s, syn[k], neurons[k], count[k] = _spike_stage(
+                plan, k, plan.linears[k](*_spike_inputs(plan, k, spikes)), state.j_in[k],
+                cast(SynapseState, syn[k]), neurons[k], count[k])
+        if k < len(spikes):
             spikes[k] = s
-            continue
-        i = plan.linears[k](*_spike_inputs(plan, k, spikes))
-        bias = plan.j_bias[k] if j_in is None else j_in
-        filt = cast(SynapseState, syn[k])
-        if st.neuron is None:
-            out, syn[k] = plan._readout_update(plan.decay, plan.j_gain[k], i, filt, bias)
-            continue
-        s, syn[k], neurons[k], count[k] = plan._hidden_update(
-            plan.neurons[k], plan.dt, plan.decay, plan.j_gain[k], _to_state(i), filt,
-            bias, neurons[k], count[k],
-        )
-        spikes[k] = s
-    return out, SimState(neurons=tuple(neurons), syn=tuple(syn), count=tuple(count),
-                         spikes=tuple(spikes), schedules=tuple(schedules), j_in=state.j_in,
-                         onset_steps=onset, has_input=True)
+        else:
+            out = s
+    return out, SimState(neurons=tuple(neurons[:-1]), syn=tuple(syn),
+                         count=tuple(count[:-1]), spikes=tuple(spikes),
+                         schedules=tuple(schedules[:-1]), j_in=state.j_in, onset_steps=onset,
+                         has_input=True)
 
 
-def _spike_inputs(plan: Simulator, k: int, spikes: Sequence[Tensor]) -> list[Tensor]:
+def _input_stage(plan: Simulator, k: int, j_in: Tensor | None, sched: Any,
+                 neuron: NeuronState, count: Tensor, onset: int
+                 ) -> tuple[Tensor, Any, NeuronState, Tensor]:
+    """Stage ``k``, driven by the analog input alone (a constant current), at step ``onset``
+    after the image's onset: (spikes 0/1, or the readout for an output stage; schedule,
+    neuron state, count)."""
+    assert j_in is not None
+    if plan.net.stages[k].neuron is None:
+        return j_in, sched, neuron, count
+    planner = plan.planners[k]
+    if sched is not None and planner is not None:
+        t = torch.tensor(onset * plan.dt, dtype=torch.float64, device=plan.device)
+        s, sched, count = plan._scheduled_update(planner, sched, t, count, neuron[0].dtype)
+        return s, sched, neuron, count
+    s, neuron, count = plan._input_update(plan.neurons[k], plan.dt, j_in, neuron, count)
+    return s, sched, neuron, count
+
+
+def _spike_stage(plan: Simulator, k: int, i: Tensor, j_in: Tensor | None, syn: SynapseState,
+                 neuron: NeuronState, count: Tensor
+                 ) -> tuple[Tensor, SynapseState, NeuronState, Tensor]:
+    """Stage ``k`` fed by spikes, one step, given its linear map's output ``i`` on them:
+    (spikes 0/1, or the readout for an output stage; synapse state, neuron state, count)."""
+    bias = plan.j_bias[k] if j_in is None else j_in
+    if plan.net.stages[k].neuron is None:
+        out, syn = plan._readout_update(plan.decay, plan.j_gain[k], i, syn, bias)
+        return out, syn, neuron, count
+    s, syn, neuron, count = plan._hidden_update(
+        plan.neurons[k], plan.dt, plan.decay, plan.j_gain[k], _to_state(i), syn, bias, neuron,
+        count)
+    return s, syn, neuron, count
+
+
+def run_steps(plan: Simulator, state: SimState, n: int) -> tuple[Tensor, Tensor, SimState]:
+    """``n`` steps of ``dt`` from ``state``, layer after layer: each stage's updates for all
+    ``n`` steps, its linear map applied once to its sources' spikes of all ``n`` steps (one
+    batch of ``n`` x streams, so each weight is read once per block instead of once per step).
+    The same updates as ``n`` calls of :func:`step` (a feedforward stage at step t sees its
+    sources' spikes of step t either way); only the linear maps' float summation order may
+    differ with the batch size. Returns the readouts (n, B, n_out), every hidden layer's
+    spike count per stream after each step (n, layers, B) (float64), and the new state.
+    (Every stage comes after its sources: :class:`~softlif.convert.SpikingNetwork` checks.)"""
+    if not state.has_input:
+        raise RuntimeError("call set_input(x) (or step(x)) before run_steps()")
+    n_layers, b = len(state.neurons), plan.batch_size
+    totals = torch.empty((n, n_layers, b), dtype=torch.float64, device=plan.device)
+    # the readout (the last stage) has no neuron state or count
+    neurons, count = [*state.neurons, ()], [*state.count, torch.empty(0)]
+    syn, spikes, schedules = list(state.syn), list(state.spikes), [*state.schedules, None]
+    seqs: list[Tensor | None] = [None] * n_layers  # per hidden layer: its spikes, (n * B, ...)
+    outs = torch.empty(0)
+    for k in range(len(plan.net.stages)):
+        steps_out = []
+        if plan.spike_sources[k]:
+            i = plan.linears[k](*_spike_inputs(plan, k, seqs, rows=n * b))
+            i = i.reshape(n, b, *i.shape[1:])
+        for t in range(n):
+            if not plan.spike_sources[k]:
+                s, schedules[k], neurons[k], count[k] = _input_stage(
+                    plan, k, state.j_in[k], schedules[k], neurons[k], count[k],
+                    state.onset_steps + t + 1)
+            else:
+                s, syn[k], neurons[k], count[k] = _spike_stage(
+                    plan, k, i[t], state.j_in[k], cast(SynapseState, syn[k]), neurons[k],
+                    count[k])
+            steps_out.append(s)
+            if k < n_layers:
+                totals[t, k] = _stream_total(count[k])
+        seq = torch.stack(steps_out)
+        if k < n_layers:
+            spikes[k] = steps_out[-1]
+            seqs[k] = seq.reshape(n * b, *seq.shape[2:])
+        else:
+            outs = seq
+    return outs, totals, SimState(
+        neurons=tuple(neurons[:-1]), syn=tuple(syn), count=tuple(count[:-1]),
+        spikes=tuple(spikes), schedules=tuple(schedules[:-1]), j_in=state.j_in,
+        onset_steps=state.onset_steps + n,
+        has_input=True)
+
+
+#: Memory a block of :func:`run_steps` may hold in spikes and linear-map outputs (bytes):
+#: 128 MiB is 10 steps of the CIFAR-10 net at batch 32 and 19 of the MNIST net.
+BLOCK_BYTES = 128 * 2**20
+#: The longest block: past ~20 steps a bigger batch no longer speeds the linear maps up
+#: (``benchmarks/bench_simulation.py``, the "block" rows).
+MAX_BLOCK_STEPS = 25
+
+
+def auto_block_steps(net: SpikingNetwork, batch_size: int) -> int:
+    """Steps per block of :func:`run_steps` for ``batch_size`` streams: as many as fit
+    :data:`BLOCK_BYTES` (each hidden layer's spikes and linear-map output, float32), at most
+    :data:`MAX_BLOCK_STEPS`, at least 1."""
+    per_step = 2 * 4 * batch_size * sum(net.neurons_per_layer)
+    return max(1, min(MAX_BLOCK_STEPS, BLOCK_BYTES // max(per_step, 1)))
+
+
+def _stream_total(count: Tensor) -> Tensor:
+    """A layer's spike count per stream (B,), float64, from either count layout."""
+    return count if count.dim() == 1 else count.flatten(1).sum(1, dtype=torch.float64)
+
+
+def _spike_inputs(plan: Simulator, k: int, spikes: Sequence[Tensor | None],
+                  rows: int | None = None) -> list[Tensor]:
     """The tensors stage ``k``'s linear map takes: its sources' last spikes (0/1, or times
-    their amplitudes where those differ), zeros for the analog input."""
+    their amplitudes where those differ), zeros for the analog input; ``rows``: their batch
+    size (default the plan's; :func:`run_steps` passes steps x streams)."""
     st, scale = plan.net.stages[k], plan.source_scale[k]
     dtype = plan.linear_dtypes[k]
     ins = []
     for j in st.sources:
         if j < 0:
-            ins.append(torch.zeros((plan.batch_size, *plan.net.input_shape),
+            ins.append(torch.zeros((rows or plan.batch_size, *plan.net.input_shape),
                                    device=plan.device, dtype=dtype))
             continue
-        x = _from_state(spikes[j].to(dtype))
+        x = _from_state(cast(Tensor, spikes[j]).to(dtype))
         ins.append(x if scale is None else x * scale[plan.spike_sources[k].index(j)])
     return ins
 
@@ -590,6 +687,7 @@ def simulate(
     first_stream: int = 0,
     closed_form: bool = True,
     event_driven: bool | None = None,
+    block_steps: int | None = None,
 ) -> SimResult:
     """Simulate the spiking net on ``images`` (N, *input_shape), already preprocessed.
 
@@ -605,6 +703,9 @@ def simulate(
     event_driven: fully connected maps on spikes sum only the active inputs' weights in steps
     where fewer than ``EVENT_CROSSOVER`` of their inputs are nonzero (:class:`EventDrivenLinear`;
     exact up to float summation order); None (default): on for CPU, off for GPUs.
+    block_steps: steps run layer after layer as one block (:func:`run_steps`: each linear map
+    sees the spikes of the whole block as one batch); 1 runs step by step (:func:`step`);
+    None (default): :func:`auto_block_steps`.
     """
     n = images.shape[0]
     if n == 0:
@@ -626,6 +727,9 @@ def simulate(
         kept = [torch.zeros((min(keep_neuron_counts, n), *st.out_shape))
                 for st in net.hidden_stages]
 
+    block = block_steps if block_steps is not None else auto_block_steps(net, batch_size)
+    if block < 1:
+        raise ValueError(f"block_steps must be >= 1, got {block}")
     sims: dict[int, Simulator] = {}
     bar = tqdm(total=n * steps, disable=not progress, unit="step", unit_scale=True,
                desc="simulate", leave=False)
@@ -655,10 +759,10 @@ def simulate(
             rows = torch.tensor(live_b, device=sim.device)
             running = torch.zeros((steps + 1, len(sim.sim_state.count)), dtype=torch.float64,
                                   device=sim.device)  # spikes since the onset, live streams
-            for t in range(steps):
-                out_steps[t] = sim.step()
-                running[t + 1] = torch.stack([c.index_select(0, rows).sum(dtype=torch.float64)
-                                              for c in sim.sim_state.count])
+            for t in range(0, steps, block):
+                nb = min(block, steps - t)
+                out_steps[t:t + nb], totals = sim.run(nb)
+                running[t + 1:t + nb + 1] = totals.index_select(2, rows).sum(2)
             step_counts += running.diff(dim=0).cpu()
             counts = sim.take_counts()
             img = torch.tensor([idx[i] for i in live_b])
