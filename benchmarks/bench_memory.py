@@ -27,7 +27,7 @@ from bench_simulation import TARGET_RATES, scale_to_rates  # noqa: E402
 # Hz, the paper's (SPEC section 5)
 RATES = {**TARGET_RATES, "imagenet": [178.1, 48.8, 26.6, 30.6, 35.6, 19.1, 10.7]}
 BATCH = {"imagenet": 4, "cifar10": 32, "mnist": 32}
-VARIANTS = {"eager fp32, dense fc": {"event_driven": False},
+VARIANTS = {"eager fp32, dense fc": {"event_driven": False, "block_steps": 1},
             "fused fp32 (default)": {"fused": True}}
 
 

@@ -231,7 +231,10 @@ def bench_net(name: str, n_images: int, steps: int, batch: int,
                       ("fused fp32 per step", {"fused": True, "block_steps": 1}),
                       ("fused fp32", {"fused": True}),
                       ("fused bf16", {"fused": True, "precision": "bfloat16"})]:
-        # warm-up (compilation) on a short run, then one timed run
+        # warm-up (compilation) on a short run, then one timed run; compiled kernels of earlier
+        # variants are dropped first: Dynamo keeps at most 8 per function and falls back to
+        # eager past that, which would slow the later rows (a process normally runs one)
+        torch._dynamo.reset()
         simulate(snn, x[:batch], presentation_time=0.005, batch_size=batch, device=device, **kw)
         sync(device)
         t0 = time.perf_counter()
@@ -248,6 +251,7 @@ def bench_net(name: str, n_images: int, steps: int, batch: int,
             "readout_deviation_vs_float64": dev,  # mean |difference| / mean |readout|
             "deviation_over_eager_fp32": dev / floor if floor > 0 else float("nan"),
         }
+    torch._dynamo.reset()
     bd = step_breakdown(snn, x, steps, batch, device)
     bd["linear_only_x_ceiling"] = bd["linear_only_img_s"] / ceiling
     bd["rest_only_x_ceiling"] = bd["rest_only_img_s"] / ceiling
