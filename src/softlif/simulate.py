@@ -5,9 +5,11 @@ Time runs in steps of ``dt`` seconds (default 1 ms). Each image is shown for
 once per image, not once per step. Later layers receive spikes (0/1 per step, standing for
 height ``1/dt`` times the sending neuron's ``amplitude``) through the linear map and synapse.
 
-Two ways to drive it, sharing one step function (so they agree exactly):
+Two ways to drive it, sharing the per-stage updates (so they agree up to the float summation
+order of the linear maps at different batch sizes; exactly in the tests):
 
-* :func:`simulate`: the fast path for data sets. Images are split into streams of
+* :func:`simulate`: the fast path for data sets, in blocks of steps run layer after layer
+  (:func:`run_steps`). Images are split into streams of
   ``stream_length`` consecutive images shown back to back without reset (the paper's way), or
   each image alone (``reset=True``); ``batch_size`` streams run side by side. A stream's result
   never depends on which other streams share its batch.
@@ -17,7 +19,9 @@ The Simulator is the plan (linear maps, gains, biases, decay factors, neuron typ
 kernels chosen: closed form, event-driven maps, fused, precision), fixed at construction; the
 state is explicit (:class:`SimState`), and the one step is a pure function
 ``step(plan, state, x=None) -> (readout, state)`` (with :func:`initial_state`,
-:func:`set_input`), which ``Simulator.step`` and :func:`simulate` call.
+:func:`set_input`), which ``Simulator.step`` calls; ``run_steps(plan, state, n)`` performs the
+same updates for ``n`` steps, one stage at a time (each linear map sees the block's spikes as
+one batch), and is what :func:`simulate` calls.
 
 Records are time-major: per-step outputs ``[T, N, n_out]``. One simulation therefore gives the
 error for every window ``[c0, c1]`` (see :class:`SimResult`).
