@@ -25,7 +25,8 @@ SIM="$DATA --tau-s 0.005 --presentation-time 0.2 --c0 0.12 --c1 0.2 $IMG"
 done_() { [ -f "$1" ]; }
 
 # item 4: one recipe (25 epochs, Adam one-cycle, noise 10 Hz, g 0.02 annealed to 0.002)
-for t in LIF IF AdaptiveLIF QuantizedLIF; do
+neuron() {  # train, then simulate on the test set, one neuron type
+  local t=$1 extra
   case $t in
     LIF) extra=() ;;
     IF) extra=(--activation if) ;;
@@ -36,10 +37,12 @@ for t in LIF IF AdaptiveLIF QuantizedLIF; do
     --out "$RUNS/$t"
   done_ "$RESULTS/$t/simulate.json" || $S simulate "$RUNS/$t/checkpoint.pt" $SIM --no-progress \
     --out "$RESULTS/$t"
-done
+}
+neuron LIF
 
-# item 6: where the LIF net's SNN departs from its rate net; then the same net with longer
-# synapses (less shot noise on the dense layer's input, if that is the cause)
+# item 6 (right after the LIF net, before the other types): where the LIF net's SNN departs
+# from its rate net; then the same net with longer synapses (less shot noise on the dense
+# layer's input, if that is the cause)
 done_ "$RESULTS/diagnose-LIF/diagnose.json" || \
   $S diagnose "$RUNS/LIF/checkpoint.pt" $SIM --images "${IMAGES:-1000}" --out "$RESULTS/diagnose-LIF"
 for tau in 0.01 0.02; do
@@ -47,6 +50,8 @@ for tau in 0.01 0.02; do
     $S diagnose "$RUNS/LIF/checkpoint.pt" $DATA --tau-s "$tau" --presentation-time 0.4 \
       --c0 0.2 --c1 0.4 --images "${IMAGES:-1000}" --out "$RESULTS/diagnose-LIF-tau$tau"
 done
+
+for t in IF AdaptiveLIF QuantizedLIF; do neuron "$t"; done
 
 # item 5: energy-aware fine-tuning of the LIF net, one run per penalty weight (0: the same
 # fine-tuning without a penalty, the reference point)
