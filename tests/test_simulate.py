@@ -126,6 +126,13 @@ def test_fused_kernels_match_eager():
     # fused kernels may round differently, so a rare spike can move by a step
     assert float((a.outputs.mean(0) - b.outputs.mean(0)).abs().max()) < 0.05
     assert float((a.layer_counts - b.layer_counts).abs().max()) <= 0.01 * float(a.layer_counts.max())
+    # compiled blocks (several steps per kernel, in calls of UNROLL_STEPS steps and a shorter
+    # remainder) perform the compiled single steps' arithmetic: the same spikes, step by step
+    one = simulate(snn, x, presentation_time=0.1, fused=True, block_steps=1)
+    for c in (b, simulate(snn, x, presentation_time=0.1, fused=True, block_steps=7)):
+        assert torch.equal(c.layer_step_counts, one.layer_step_counts)
+        assert torch.equal(c.layer_counts, one.layer_counts)
+        torch.testing.assert_close(c.outputs, one.outputs, rtol=1e-6, atol=1e-6)
 
 
 def blobs(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

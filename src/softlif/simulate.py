@@ -30,7 +30,8 @@ Speed: the first layer's spikes come from the closed form of its constant curren
 (:mod:`softlif.closed_form`, ``closed_form=True``, the default); on CPU, fully connected maps
 on spikes are event-driven where few inputs are active (``event_driven``, the default there);
 ``fused=True`` compiles each layer's synapse + neuron update into one kernel with
-``torch.compile`` (one-off compile cost); ``precision="bfloat16"`` runs the linear maps on
+``torch.compile`` (one-off compile cost), in blocks one kernel per ``UNROLL_STEPS`` steps
+that keeps the neuron and synapse state in registers across them; ``precision="bfloat16"`` runs the linear maps on
 spikes in bfloat16 (spikes are exact in bf16; weights and pooled values are rounded).
 ``precision="float64"`` is the reference mode (slow; for tests and benchmarks): currents,
 voltages, synapse states and linear maps in float64, the numerical floor against which the
@@ -78,28 +79,97 @@ def _count(count: Tensor, s: Tensor) -> Tensor:
     return count + s if count.dim() > 1 else count + s.flatten(1).sum(1, dtype=count.dtype)
 
 
+def _schedule_spikes(planner: SchedulableNeuron, sched: Any, t: Tensor, dtype: torch.dtype):
+    """First layer from its closed-form schedule: (spikes 0/1, schedule)."""
+    s, sched = planner.schedule_step(sched, t)
+    return s.to(dtype), sched
+
+
 def _scheduled_layer_update(planner: SchedulableNeuron, sched: Any, t: Tensor, count: Tensor,
                             dtype: torch.dtype):
     """First layer from its closed-form schedule: (spikes 0/1, schedule, count)."""
-    s, sched = planner.schedule_step(sched, t)
-    s = s.to(dtype)
+    s, sched = _schedule_spikes(planner, sched, t, dtype)
     return s, sched, _count(count, s)
+
+
+def _hidden_spikes(neuron: NeuronType, dt: float, a: float, j_gain: float, i: Tensor,
+                   syn: SynapseState, j_bias: Tensor, state: NeuronState):
+    """Synapse -> current -> neuron for one layer and one step: (spikes 0/1, synapse state,
+    neuron state). i: the linear map applied to the previous layer's 0/1 spikes;
+    j = j_gain * filtered(i) + j_bias."""
+    y, syn = synapse_step(i.to(j_bias.dtype), syn, a)
+    s, state = neuron.spike_step(j_gain * y + j_bias, state, dt)
+    return s, syn, state
 
 
 def _hidden_layer_update(neuron: NeuronType, dt: float, a: float, j_gain: float, i: Tensor,
                          syn: SynapseState, j_bias: Tensor, state: NeuronState, count: Tensor):
-    """Synapse -> current -> neuron for one layer and one step (one fused kernel when compiled).
-
-    i: the linear map applied to the previous layer's 0/1 spikes; j = j_gain * filtered(i) + j_bias.
-    """
-    y, syn = synapse_step(i.to(j_bias.dtype), syn, a)
-    s, state = neuron.spike_step(j_gain * y + j_bias, state, dt)
+    """:func:`_hidden_spikes` and the count (one fused kernel when compiled)."""
+    s, syn, state = _hidden_spikes(neuron, dt, a, j_gain, i, syn, j_bias, state)
     return s, syn, state, _count(count, s)
 
 
 def _readout_update(a: float, gain: float, i: Tensor, syn: SynapseState, bias: Tensor):
     y, syn = synapse_step(i.to(bias.dtype), syn, a)
     return gain * y + bias, syn
+
+
+# Blocks of steps (run_steps): the per-step updates above, looped over up to UNROLL_STEPS steps
+# in one function, so that compiled (fused=True) a layer's steps are one kernel holding each
+# neuron's state in registers across them (read and written once per call, not once per step)
+# and writing the spikes straight into the block's buffer ``out`` (n, B, ...); the counts
+# follow from the spikes in a separate reduction (:func:`_count_block`), which keeps the
+# elementwise kernel free of reductions.
+
+def _count_block(count: Tensor, seq: Tensor, tot: Tensor) -> Tensor:
+    """:func:`_count` over the steps of ``seq`` (n, B, ...): writes each step's spike count
+    per stream after that step into ``tot`` (n, B) (float64; integers, so the sums are exact
+    and equal to counting step by step); returns the new count."""
+    per_step = seq.flatten(2).sum(2, dtype=torch.float64)
+    tot.copy_(_stream_total(count) + per_step.cumsum(0))
+    return count + seq.sum(0) if count.dim() > 1 else count + per_step.sum(0)
+
+
+def _input_layer_block(neuron: NeuronType, dt: float, j: Tensor, state: NeuronState,
+                       count: Tensor, out: Tensor, tot: Tensor):
+    seq = []
+    for _ in range(out.shape[0]):
+        s, state = neuron.spike_step(j, state, dt)
+        seq.append(s)
+    out.copy_(torch.stack(seq))
+    return state, _count_block(count, out, tot)
+
+
+def _scheduled_layer_block(planner: SchedulableNeuron, sched: Any, ts: Tensor, count: Tensor,
+                           out: Tensor, tot: Tensor):
+    seq = []
+    for t in range(ts.shape[0]):
+        s, sched = _schedule_spikes(planner, sched, ts[t], out.dtype)
+        seq.append(s)
+    out.copy_(torch.stack(seq))
+    return sched, _count_block(count, out, tot)
+
+
+def _hidden_layer_block(neuron: NeuronType, dt: float, a: float, j_gain: float, i: Tensor,
+                        syn: SynapseState, j_bias: Tensor, state: NeuronState, count: Tensor,
+                        out: Tensor, tot: Tensor):
+    """i: the map outputs of the steps, (n, B, ...) in the state layout."""
+    seq = []
+    for t in range(i.shape[0]):
+        s, syn, state = _hidden_spikes(neuron, dt, a, j_gain, i[t], syn, j_bias, state)
+        seq.append(s)
+    out.copy_(torch.stack(seq))
+    return syn, state, _count_block(count, out, tot)
+
+
+def _readout_block(a: float, gain: float, i: Tensor, syn: SynapseState, bias: Tensor,
+                   out: Tensor):
+    seq = []
+    for t in range(i.shape[0]):
+        y, syn = _readout_update(a, gain, i[t], syn, bias)
+        seq.append(y)
+    out.copy_(torch.stack(seq))
+    return syn
 
 
 class Simulator:
@@ -183,14 +253,18 @@ class Simulator:
                             crossover if self.spike_sources[k] and -1 not in st.sources
                             else None)
             for k, (st, d) in enumerate(zip(stages, self.linear_dtypes, strict=True))]
-        # fused=True compiles each layer's synapse + neuron + counting update into one kernel;
-        # the linear maps stay eager (oneDNN convs and channels-last pooling beat their
+        # fused=True compiles each layer's synapse + neuron + counting update into one kernel
+        # (per step, and per UNROLL_STEPS steps for blocks); the linear maps stay eager (oneDNN convs and channels-last pooling beat their
         # compiled versions on CPU).
         wrap = torch.compile if fused else (lambda f: f)
         self._input_update = wrap(_input_layer_update)
         self._scheduled_update = wrap(_scheduled_layer_update)
         self._hidden_update = wrap(_hidden_layer_update)
         self._readout_update = wrap(_readout_update)
+        self._input_block = wrap(_input_layer_block)
+        self._scheduled_block = wrap(_scheduled_layer_block)
+        self._hidden_block = wrap(_hidden_layer_block)
+        self._readout_block = wrap(_readout_block)
         self.neurons: list[NeuronType] = [st.neuron for st in net.hidden_stages
                                           if st.neuron is not None]
         # Populations driven by the analog input alone see a constant current per image: where
@@ -435,6 +509,63 @@ def _spike_stage(plan: Simulator, k: int, i: Tensor, j_in: Tensor | None, syn: S
     return s, syn, neuron, count
 
 
+def _input_block(plan: Simulator, k: int, n: int, j_in: Tensor | None, sched: Any,
+                 neuron: NeuronState, count: Tensor, onset: int
+                 ) -> tuple[Tensor, Any, NeuronState, Tensor, Tensor]:
+    """:func:`_input_stage` for the ``n`` steps after step ``onset``: (spikes or readouts
+    (n, B, ...), schedule, neuron state, count, spike count per stream after each step (n, B))."""
+    assert j_in is not None
+    if plan.net.stages[k].neuron is None:
+        return j_in.expand(n, *j_in.shape), sched, neuron, count, torch.empty(0)
+    planner = plan.planners[k]
+    out = torch.empty((n, *neuron[0].shape), dtype=neuron[0].dtype, device=plan.device)
+    tot = torch.empty((n, plan.batch_size), dtype=torch.float64, device=plan.device)
+    for c0, c1 in _chunks(n):
+        if sched is not None and planner is not None:
+            ts = torch.arange(onset + c0 + 1, onset + c1 + 1, dtype=torch.float64,
+                              device=plan.device) * plan.dt
+            sched, count = plan._scheduled_block(planner, sched, ts, count, out[c0:c1],
+                                                 tot[c0:c1])
+        else:
+            neuron, count = plan._input_block(plan.neurons[k], plan.dt, j_in, neuron, count,
+                                              out[c0:c1], tot[c0:c1])
+    return out, sched, neuron, count, tot
+
+
+def _spike_block(plan: Simulator, k: int, i: Tensor, j_in: Tensor | None, syn: SynapseState,
+                 neuron: NeuronState, count: Tensor
+                 ) -> tuple[Tensor, SynapseState, NeuronState, Tensor, Tensor]:
+    """:func:`_spike_stage` for a block, given the map outputs ``i`` (n, B, ...) of its steps
+    in the state layout: (spikes or readouts (n, B, ...), synapse state, neuron state, count,
+    spike count per stream after each step (n, B))."""
+    bias = plan.j_bias[k] if j_in is None else j_in
+    n = i.shape[0]
+    readout = plan.net.stages[k].neuron is None
+    out = torch.empty(i.shape, dtype=bias.dtype if readout else neuron[0].dtype,
+                      device=plan.device)
+    tot = torch.empty((0,) if readout else (n, plan.batch_size), dtype=torch.float64,
+                      device=plan.device)
+    for c0, c1 in _chunks(n):
+        if readout:
+            syn = plan._readout_block(plan.decay, plan.j_gain[k], i[c0:c1], syn, bias,
+                                      out[c0:c1])
+        else:
+            syn, neuron, count = plan._hidden_block(
+                plan.neurons[k], plan.dt, plan.decay, plan.j_gain[k], i[c0:c1], syn, bias,
+                neuron, count, out[c0:c1], tot[c0:c1])
+    return out, syn, neuron, count, tot
+
+
+#: Steps per call of a compiled block update (:func:`_hidden_layer_block` and its kin): the
+#: compiler unrolls them, so compile time grows with this while the state traffic per step
+#: falls as 1 / this.
+UNROLL_STEPS = 5
+
+
+def _chunks(n: int) -> list[tuple[int, int]]:
+    return [(c, min(c + UNROLL_STEPS, n)) for c in range(0, n, UNROLL_STEPS)]
+
+
 def run_steps(plan: Simulator, state: SimState, n: int) -> tuple[Tensor, Tensor, SimState]:
     """``n`` steps of ``dt`` from ``state``, layer after layer: each stage's updates for all
     ``n`` steps, its linear map applied once to its sources' spikes of all ``n`` steps (one
@@ -454,25 +585,18 @@ def run_steps(plan: Simulator, state: SimState, n: int) -> tuple[Tensor, Tensor,
     seqs: list[Tensor | None] = [None] * n_layers  # per hidden layer: its spikes, (n * B, ...)
     outs = torch.empty(0)
     for k in range(len(plan.net.stages)):
-        steps_out = []
         if plan.spike_sources[k]:
-            i = plan.linears[k](*_spike_inputs(plan, k, seqs, rows=n * b))
-            i = i.reshape(n, b, *i.shape[1:])
-        for t in range(n):
-            if not plan.spike_sources[k]:
-                s, schedules[k], neurons[k], count[k] = _input_stage(
-                    plan, k, state.j_in[k], schedules[k], neurons[k], count[k],
-                    state.onset_steps + t + 1)
-            else:
-                s, syn[k], neurons[k], count[k] = _spike_stage(
-                    plan, k, i[t], state.j_in[k], cast(SynapseState, syn[k]), neurons[k],
-                    count[k])
-            steps_out.append(s)
-            if k < n_layers:
-                totals[t, k] = _stream_total(count[k])
-        seq = torch.stack(steps_out)
+            i = _to_state(plan.linears[k](*_spike_inputs(plan, k, seqs, rows=n * b)))
+            seq, syn[k], neurons[k], count[k], tot = _spike_block(
+                plan, k, i.reshape(n, b, *i.shape[1:]), state.j_in[k],
+                cast(SynapseState, syn[k]), neurons[k], count[k])
+        else:
+            seq, schedules[k], neurons[k], count[k], tot = _input_block(
+                plan, k, n, state.j_in[k], schedules[k], neurons[k], count[k],
+                state.onset_steps)
         if k < n_layers:
-            spikes[k] = steps_out[-1]
+            totals[:, k] = tot
+            spikes[k] = seq[-1]
             seqs[k] = seq.reshape(n * b, *seq.shape[2:])
         else:
             outs = seq
