@@ -15,8 +15,11 @@ paper's rates, printed below), T = 200 steps, batch 32:
   "stepped" row integrates it step by step instead, for comparison. The default ("fused fp32")
   also runs the fully connected maps on spikes event-driven (CPU); "dense fc" does not; the
   eager and stepped rows are dense too. The default runs blocks of steps layer after layer
-  (``simulate(block_steps=None)``: each linear map sees a whole block's spikes as one batch);
-  the eager, "stepped", "dense fc" and "per step" rows run one step at a time.
+  (``simulate(block_steps=None)``: each linear map sees a whole block's spikes as one batch,
+  each layer's updates run as one compiled kernel per ``UNROLL_STEPS`` steps);
+  the eager, "stepped", "dense fc" and "per step" rows run one step at a time. The default
+  runs long-fan-in maps on spikes in split 8-bit integer arithmetic (``split_int8``, float32
+  accuracy); "float maps" and the rows above it keep them float32.
 * a breakdown of the default path's step: the linear maps on spikes alone vs everything else,
   and the speed each would allow alone (the measured limit of the speed targets).
 * snnTorch (a bench-only extra: ``pip install snntorch -c constraints-cpu.txt``) on the same
@@ -223,12 +226,16 @@ def bench_net(name: str, n_images: int, steps: int, batch: int,
     scale = float(ref.abs().mean())
     row["reference_readout_scale"] = scale
     floor = None
-    for label, kw in [("eager fp32", {"event_driven": False, "block_steps": 1}),
+    for label, kw in [("eager fp32", {"event_driven": False, "block_steps": 1,
+                                      "split_int8": False}),
                       ("fused fp32 stepped", {"fused": True, "closed_form": False,
-                                              "event_driven": False, "block_steps": 1}),
+                                              "event_driven": False, "block_steps": 1,
+                                              "split_int8": False}),
                       ("fused fp32 dense fc", {"fused": True, "event_driven": False,
-                                               "block_steps": 1}),
-                      ("fused fp32 per step", {"fused": True, "block_steps": 1}),
+                                               "block_steps": 1, "split_int8": False}),
+                      ("fused fp32 per step", {"fused": True, "block_steps": 1,
+                                               "split_int8": False}),
+                      ("fused fp32 float maps", {"fused": True, "split_int8": False}),
                       ("fused fp32", {"fused": True}),
                       ("fused bf16", {"fused": True, "precision": "bfloat16"})]:
         # warm-up (compilation) on a short run, then one timed run; compiled kernels of earlier

@@ -105,10 +105,11 @@ def test_train_simulate_sweep_end_to_end(capsys, tmp_path):
     assert d["snn_error"] * 20 == round(d["snn_error"] * 20)  # a count of 20 images, exact
     # the window error equals the error-vs-c1 curve (a cumulative sum) at c1 = 0.05
     curve = d["error_vs_c1"]["0.0"]
-    assert curve["c1_s"][-1] == 0.05 and curve["error"][-1] == pytest.approx(
-        json.loads(run(capsys, "simulate", str(out / "checkpoint.pt"), "--images", "20",
-                       "--presentation-time", "0.05", "--c0", "0.0", "--no-fuse",
-                       "--no-progress", "--json")[1])["snn_error"])
+    again = json.loads(run(capsys, "simulate", str(out / "checkpoint.pt"), "--images", "20",
+                           "--presentation-time", "0.05", "--c0", "0.0", "--no-fuse",
+                           "--float-maps", "--no-progress", "--json")[1])
+    assert curve["c1_s"][-1] == 0.05 and curve["error"][-1] == pytest.approx(again["snn_error"])
+    assert again["settings"]["float_maps"] is True and d["settings"]["float_maps"] is False
     assert (tmp_path / "sim" / "simulate.json").exists()
     code, o, err = run(capsys, "diagnose", str(out / "checkpoint.pt"), "--images", "10",
                        "--presentation-time", "0.05", "--c0", "0.02", "--out",

@@ -315,7 +315,12 @@ def test_blocks_of_steps_equal_single_steps(net_kind):
     for a, b in zip(s_block.neurons, s.neurons, strict=True):
         for ta, tb in zip(a, b, strict=True):
             torch.testing.assert_close(ta, tb, rtol=1e-5, atol=1e-5)
-    # default block length: bounded by memory, at least one step
-    assert 1 <= auto_block_steps(snn, 32) <= 25 and auto_block_steps(snn, 10**9) == 1
+    # default block length: bounded by memory, at least one step, whole compiled calls
+    from softlif.simulate import UNROLL_STEPS
+
+    n_auto = [auto_block_steps(snn, b) for b in (1, 32, 1000, 3000, 10**9)]
+    assert all(1 <= n <= 25 for n in n_auto) and n_auto[-1] == 1
+    assert all(n % UNROLL_STEPS == 0 for n in n_auto if n >= UNROLL_STEPS)
+    assert len(set(n_auto)) >= 3  # the memory bound was exercised
     with pytest.raises(ValueError, match="block_steps"):
         simulate(snn, x, presentation_time=0.01, block_steps=0)

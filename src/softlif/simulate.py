@@ -31,8 +31,11 @@ Speed: the first layer's spikes come from the closed form of its constant curren
 on spikes are event-driven where few inputs are active (``event_driven``, the default there);
 ``fused=True`` compiles each layer's synapse + neuron update into one kernel with
 ``torch.compile`` (one-off compile cost), in blocks one kernel per ``UNROLL_STEPS`` steps
-that keeps the neuron and synapse state in registers across them; ``precision="bfloat16"`` runs the linear maps on
-spikes in bfloat16 (spikes are exact in bf16; weights and pooled values are rounded).
+that keeps the neuron and synapse state in registers across them; on CPU in float32, maps on
+0/1 spikes run in 8-bit integer arithmetic with each weight split in three parts
+(``split_int8``, :mod:`softlif.split_int8`: float32 accuracy); ``precision="bfloat16"`` runs
+the linear maps on spikes in bfloat16 (spikes are exact in bf16; weights and pooled values
+are rounded).
 ``precision="float64"`` is the reference mode (slow; for tests and benchmarks): currents,
 voltages, synapse states and linear maps in float64, the numerical floor against which the
 float32 paths' deviations are measured.
@@ -54,6 +57,8 @@ from tqdm.auto import tqdm
 
 from .convert import SpikingNetwork
 from .neurons import NeuronType, SchedulableNeuron, initial_voltage
+from .split_int8 import available as split_int8_available
+from .split_int8 import split_int8_map
 from .synapses import SynapseState, synapse_step
 
 Tensor = torch.Tensor
@@ -197,6 +202,7 @@ class Simulator:
         count_neurons: bool = True,
         closed_form: bool = True,
         event_driven: bool | None = None,
+        split_int8: bool | None = None,
     ) -> None:
         if not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
             raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
@@ -248,14 +254,22 @@ class Simulator:
         if event_driven is None:  # on where measured faster: CPU (a GPU would sync per step)
             event_driven = self.device.type == "cpu"
         crossover = EVENT_CROSSOVER if event_driven and precision != "bfloat16" else None
+        # maps on plain 0/1 spikes in split 8-bit integer arithmetic (softlif.split_int8:
+        # float32 accuracy), float32 mode on CPU only
+        if split_int8 is None:
+            split_int8 = self.device.type == "cpu" and precision == "float32"
+        self.split_int8 = bool(split_int8) and precision == "float32" \
+            and self.device.type == "cpu" and split_int8_available()
         self.linears: list[nn.Module] = [
             _prepare_linear(st.linear, self.device, d,
                             crossover if self.spike_sources[k] and -1 not in st.sources
-                            else None)
+                            else None,
+                            self.split_int8 and bool(self.spike_sources[k])
+                            and -1 not in st.sources and self.source_scale[k] is None)
             for k, (st, d) in enumerate(zip(stages, self.linear_dtypes, strict=True))]
         # fused=True compiles each layer's synapse + neuron + counting update into one kernel
-        # (per step, and per UNROLL_STEPS steps for blocks); the linear maps stay eager (oneDNN convs and channels-last pooling beat their
-        # compiled versions on CPU).
+        # (per step, and per UNROLL_STEPS steps for blocks); the linear maps stay eager
+        # (oneDNN convs and channels-last pooling beat their compiled versions on CPU).
         wrap = torch.compile if fused else (lambda f: f)
         self._input_update = wrap(_input_layer_update)
         self._scheduled_update = wrap(_scheduled_layer_update)
@@ -608,7 +622,7 @@ def run_steps(plan: Simulator, state: SimState, n: int) -> tuple[Tensor, Tensor,
 
 
 #: Memory a block of :func:`run_steps` may hold in spikes and linear-map outputs (bytes):
-#: 128 MiB is 10 steps of the CIFAR-10 net at batch 32 and 19 of the MNIST net.
+#: 128 MiB is 10 steps of the CIFAR-10 net at batch 32 and 19 of the MNIST net (15 taken).
 BLOCK_BYTES = 128 * 2**20
 #: The longest block: past ~20 steps a bigger batch no longer speeds the linear maps up (one
 #: ad-hoc timing of the MNIST fc map on pooled spikes: 9.1 / 2.8 / 2.5 ms per step of batch
@@ -619,9 +633,12 @@ MAX_BLOCK_STEPS = 25
 def auto_block_steps(net: SpikingNetwork, batch_size: int) -> int:
     """Steps per block of :func:`run_steps` for ``batch_size`` streams: as many as fit
     :data:`BLOCK_BYTES` (each hidden layer's spikes and linear-map output, float32), at most
-    :data:`MAX_BLOCK_STEPS`, at least 1."""
+    :data:`MAX_BLOCK_STEPS`, at least 1; a multiple of :data:`UNROLL_STEPS` where that many
+    fit, so that every call of the compiled block updates has one length (each new length
+    costs a compilation)."""
     per_step = 2 * 4 * batch_size * sum(net.neurons_per_layer)
-    return max(1, min(MAX_BLOCK_STEPS, BLOCK_BYTES // max(per_step, 1)))
+    n = max(1, min(MAX_BLOCK_STEPS, BLOCK_BYTES // max(per_step, 1)))
+    return n - n % UNROLL_STEPS if n >= UNROLL_STEPS else n
 
 
 def _stream_total(count: Tensor) -> Tensor:
@@ -662,10 +679,12 @@ def _from_state(t: Tensor) -> Tensor:
 
 
 def _prepare_linear(m: nn.Module, device: torch.device, dtype: torch.dtype,
-                    crossover: float | None = None) -> nn.Module:
+                    crossover: float | None = None, split_int8: bool = False) -> nn.Module:
     """A private copy of a stage's linear map, on ``device`` in ``dtype``, convs channels-last;
     with ``crossover``, a map ending in a fully connected layer becomes event-driven
-    (:class:`EventDrivenLinear`)."""
+    (:class:`EventDrivenLinear`); else with ``split_int8`` (0/1 spike inputs), a map of
+    pooling then one conv or fully connected layer runs in split 8-bit integer arithmetic
+    (:class:`~softlif.split_int8.SplitInt8Map`)."""
     m = copy.deepcopy(m).to(device=device, dtype=dtype)
     for sub in m.modules():
         if isinstance(sub, nn.Conv2d):
@@ -673,6 +692,8 @@ def _prepare_linear(m: nn.Module, device: torch.device, dtype: torch.dtype,
     if crossover is not None and isinstance(m, nn.Sequential) and len(m) \
             and isinstance(m[-1], nn.Linear) and m[-1].bias is None:
         return EventDrivenLinear(m[:-1], m[-1].weight, crossover)
+    if split_int8:
+        return split_int8_map(m) or m
     return m
 
 
@@ -817,6 +838,7 @@ def simulate(
     closed_form: bool = True,
     event_driven: bool | None = None,
     block_steps: int | None = None,
+    split_int8: bool | None = None,
 ) -> SimResult:
     """Simulate the spiking net on ``images`` (N, *input_shape), already preprocessed.
 
@@ -835,6 +857,9 @@ def simulate(
     block_steps: steps run layer after layer as one block (:func:`run_steps`: each linear map
     sees the spikes of the whole block as one batch); 1 runs step by step (:func:`step`);
     None (default): :func:`auto_block_steps`.
+    split_int8: linear maps on 0/1 spikes (pooling then one conv or fully connected layer) in
+    8-bit integer arithmetic with each weight split in three parts, to float32 accuracy
+    (:mod:`softlif.split_int8`); None (default): on for ``precision="float32"`` on CPU.
     """
     n = images.shape[0]
     if n == 0:
@@ -868,7 +893,7 @@ def simulate(
         if b not in sims:
             sims[b] = Simulator(net, b, dt, init, fused, precision, device,
                                 count_neurons=keep_neuron_counts > 0, closed_form=closed_form,
-                                event_driven=event_driven)
+                                event_driven=event_driven, split_int8=split_int8)
         sim = sims[b]
         sim.reset(seeds=[first_stream + st for st in streams])
         for pos in range(stream_length):
