@@ -9,12 +9,13 @@ scales::
     W = s (Q1 + Q2 / 254 + Q3 / 254^2) + R,     |R| <= s / (2 * 254^2),  s = max|W_o| / 127
 
 (``Q1 = round(W / s)``, then each part rounds what the previous ones left), i.e. 7 + 8 + 8
-bits: the remainder is below half a float32 unit in the last place of the channel's largest
-weight (2^-24 relative to it; 254^2 * 127 * 2 = 2^24 * 0.98). Each part's product with ``q``
-is exact in int32 (oneDNN's u8 x s8 kernels, AMX or VNNI where the CPU has them), scaled to
-float32 once, and the three float32 results are summed small to large. The result differs
-from the exact product by about as much as a float32 convolution does (which rounds at every
-addition); ``tests/test_split_int8.py`` bounds both against float64.
+bits: the remainder is at most ``max|W_o| / (2 * 127 * 254^2) = max|W_o| * 1.02 * 2^-24``,
+one to two float32 half-ulps at the magnitude of the channel's largest weight. Each part's
+product with ``q`` is exact in int32 (oneDNN's u8 x s8 kernels, AMX or VNNI where the CPU has
+them), scaled to float32 once, and the three float32 results are summed small to large. The
+result differs from the exact product by about as much as a float32 convolution does (which
+rounds at every addition); ``tests/test_split_int8.py`` bounds it against float64 and against
+the float32 map's own error.
 
 Used by :class:`softlif.simulate.Simulator` (``split_int8``) for stages whose map is average
 pooling (or nothing) followed by one convolution or fully connected layer, fed by plain 0/1
