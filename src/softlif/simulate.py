@@ -255,10 +255,8 @@ class Simulator:
             event_driven = self.device.type == "cpu"
         crossover = EVENT_CROSSOVER if event_driven and precision != "bfloat16" else None
         # maps on plain 0/1 spikes in split 8-bit integer arithmetic (softlif.split_int8:
-        # float32 accuracy), float32 mode on CPU only
-        if split_int8 is None:
-            split_int8 = self.device.type == "cpu" and precision == "float32"
-        self.split_int8 = bool(split_int8) and precision == "float32" \
+        # float32 accuracy), float32 mode on CPU only (None: wherever that holds)
+        self.split_int8 = (split_int8 is None or bool(split_int8)) and precision == "float32" \
             and self.device.type == "cpu" and split_int8_available()
         self.linears: list[nn.Module] = [
             _prepare_linear(st.linear, self.device, d,
