@@ -104,3 +104,39 @@ def test_layer_statistics_split_the_rate_error():
     s = second.summary()
     assert s["predicted_hz"] > 5 and abs(s["measured_over_predicted"] - 1) < 0.3
     assert float((second.mean_rate_hz - second.rate_at_mean_hz).abs().max()) > 0
+
+
+def test_current_attribution_by_hand():
+    # 2 inputs -> 2 LIF -> 1 LIF -> readout; the second layer's weights [2, -1] and bias 0.5,
+    # gain 1.5, bias 0.25: J = 1.5 * (0.01 * (2 r0 - r1) + 0.5) + 0.25 with amplitude 0.01
+    from softlif.diagnose import LayerStatistics, current_attribution
+
+    lif = sl.LIF(tau_rc=0.02, tau_ref=0.002, amplitude=0.01)
+    lif2 = sl.LIF(tau_rc=0.02, tau_ref=0.002, gain=1.5, bias=0.25)
+    model = nn.Sequential(nn.Linear(2, 2), sl.RateNeuron(lif), nn.Linear(2, 1),
+                          sl.RateNeuron(lif2), nn.Linear(1, 1)).eval()
+    with torch.no_grad():
+        model[2].weight.copy_(torch.tensor([[2.0, -1.0]]))
+        model[2].bias.fill_(0.5)
+    snn = sl.convert(model, (2,))
+    gain, nbias = 1.5, 0.25
+    pred = torch.tensor([[0.0, 40.0]])  # neuron 0 predicted silent, neuron 1 active
+    meas = torch.tensor([[3.0, 36.0]])
+    z = torch.zeros(1, 2)
+    first = LayerStatistics("a", meas, pred, z, z, z)
+    j_meas = torch.tensor([[1.7]])
+    second = LayerStatistics("b", z[:, :1], z[:, :1], j_meas, z[:, :1], z[:, :1])
+    rows = current_attribution(snn, [first, second], torch.zeros(1, 2))
+    assert rows[0] is None
+
+    def j(r0, r1):
+        return gain * (0.01 * (2 * r0 - r1) + 0.5) + nbias
+
+    c = rows[1]
+    assert c["j_predicted"] == pytest.approx(j(0, 40))
+    assert c["j_silent"] == pytest.approx(j(3, 40))
+    assert c["j_active"] == pytest.approx(j(0, 36))
+    assert c["j_both"] == pytest.approx(j(3, 36))
+    assert c["j_residual"] == pytest.approx(1.7 - j(3, 36))
+    assert c["rate_silent_hz"] == pytest.approx(float(lif2.rate(torch.tensor(j(3, 40)))),
+                                                rel=1e-5)

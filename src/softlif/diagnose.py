@@ -15,6 +15,11 @@
 
 * :func:`rate_bins`: the per-neuron comparison of measured and predicted rates, binned by the
   predicted rate (Hz), so a deficit can be located on the rate curve.
+* :func:`current_attribution`: a layer's mean input current split by where its error comes
+  from: the layer below's rate errors in the neurons the rate net predicts silent and in
+  those it predicts active (each put through the layer's own weights alone, the other group
+  held at its prediction), and a residual (the synaptic filter's lag over the window); with
+  the rate each part alone would give.
 * :func:`hybrid_network` / :func:`hybrid_input`: the spiking net from hidden layer ``k`` on,
   driven by layer ``k - 1``'s rate-net output as a constant input (the layers before ``k`` run
   exactly as rates). The errors for ``k = 0 .. L`` attribute the SNN's error to the layers
@@ -23,6 +28,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Sequence
@@ -141,6 +147,60 @@ def rate_bins(predicted_hz: Tensor, measured_hz: Tensor,
     return rows
 
 
+@torch.no_grad()
+def current_attribution(snn: SpikingNetwork, stats: Sequence[LayerStatistics],
+                        images: Tensor) -> list[dict[str, float] | None]:
+    """For each hidden layer fed by spiking layers (None for the others), its mean input current's
+    departure from the rate net's, split by source: ``J(x) = current(affine(x))`` with the
+    source layers' outputs ``x`` at their predicted rates (``predicted``), with only the
+    predicted-silent source neurons at their measured rates (``silent``), with only the
+    predicted-active ones measured (``active``), and with all measured (``both``); the
+    ``residual`` is the simulated mean current minus ``J(both)``. Means over neurons and
+    images of J (threshold 1) and of the hard rate (Hz) at each, from :func:`layer_statistics`'
+    figures on the same preprocessed ``images``."""
+    stages = snn.stages
+    hidden = [k for k, st in enumerate(stages) if st.neuron is not None]
+    out: list[dict[str, float] | None] = []
+    for k in hidden:
+        st = stages[k]
+        if all(j < 0 for j in st.sources):
+            out.append(None)
+            continue
+        lin = _double_copy(st.linear)
+        bias = st.bias.double()
+        neuron = st.neuron
+        assert neuron is not None
+
+        def src(j: int, which: str) -> Tensor:
+            if j < 0:
+                return images.double()
+            s = stats[hidden.index(j)]
+            amp = stages[j].neuron.amplitude  # type: ignore[union-attr]
+            silent = s.predicted_hz == 0
+            measured = {"predicted": s.predicted_hz,
+                        "silent": torch.where(silent, s.measured_hz, s.predicted_hz),
+                        "active": torch.where(silent, s.predicted_hz, s.measured_hz),
+                        "both": s.measured_hz}[which]
+            return amp * measured.double()
+
+        row: dict[str, float] = {}
+        j_at = {}
+        for which in ("predicted", "silent", "active", "both"):
+            h = lin(*[src(j, which) for j in st.sources]) + bias
+            j_at[which] = neuron.current(h)
+            row[f"j_{which}"] = float(j_at[which].mean())
+            row[f"rate_{which}_hz"] = float(neuron.rate(j_at[which].float()).double().mean())
+        measured = stats[hidden.index(k)].mean_current
+        row["j_measured"] = float(measured.mean())
+        row["j_residual"] = row["j_measured"] - row["j_both"]
+        out.append(row)
+    return out
+
+
+def _double_copy(module: torch.nn.Module) -> torch.nn.Module:
+    return copy.deepcopy(module).double()
+
+
 def hybrid_network(snn: SpikingNetwork, k: int) -> SpikingNetwork:
     """The spiking net from hidden layer ``k`` on (1 <= k < L, the number of hidden layers),
     whose analog input is layer ``k - 1``'s output (see :func:`hybrid_input`). Refused where a
@@ -178,10 +238,12 @@ def diagnose(snn: SpikingNetwork, images: Tensor, labels: Tensor, presentation_t
     labels = labels.to(torch.int64)
     stats, pred = layer_statistics(snn, images, presentation_time, c0, c1, dt, batch_size)
     ann_pred = snn.rate_forward(images, mode="hard").argmax(1)
+    attribution = current_attribution(snn, stats, images)
     layers = []
     for k, st in enumerate(stats):
         row: dict = {"name": st.name, **st.summary(),
-                     "bins": rate_bins(st.predicted_hz, st.measured_hz, edges)}
+                     "bins": rate_bins(st.predicted_hz, st.measured_hz, edges),
+                     "current": attribution[k]}
         if k == 0:
             row["hybrid"] = None  # the full SNN
         else:

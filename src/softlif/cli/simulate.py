@@ -144,6 +144,16 @@ def format_diagnosis(r: dict[str, Any]) -> str:
                      f"{row['rate_at_mean_hz']:12.2f} {row['mean_rate_hz']:12.2f} "
                      f"{row['measured_hz']:9.2f} {row['measured_over_predicted']:6.3f}  {hyb}")
     lines.append("rates in Hz; ratio = measured / predicted; per-neuron bins in the JSON")
+    cur = [(row["name"], row["current"]) for row in r["layers"] if row.get("current")]
+    if cur:
+        lines.append("mean input current J (rate at it, Hz) with the layer below at its predicted "
+                     "rates, with only its predicted-silent / predicted-active neurons measured, "
+                     "with all measured; the simulated mean J; residual = simulated - all")
+        for name, c in cur:
+            lines.append(f"{name[:14]:<14} " + "  ".join(
+                f"{w} {c['j_' + w]:.4f} ({c['rate_' + w + '_hz']:.2f})"
+                for w in ("predicted", "silent", "active", "both"))
+                + f"  simulated {c['j_measured']:.4f}  residual {c['j_residual']:+.4f}")
     return "\n".join(lines)
 
 
