@@ -65,6 +65,25 @@ def test_simulation_on_cuda_matches_cpu(fused):
         a.layer_counts.max())
 
 
+def test_cuda_graphs_replay_the_same_simulation(fused):
+    """Blocks replayed as recorded CUDA graphs (the default on CUDA) == launched one kernel
+    at a time, spike for spike (same kernels, same order)."""
+    from test_simulate import images, small_net
+
+    from softlif.simulate import Simulator
+
+    snn = convert(small_net(), (1, 8, 8), Synapse("alpha", 0.005))
+    x = images(6)
+    kw = dict(presentation_time=0.1, batch_size=3, fused=fused, device="cuda", block_steps=10)
+    a = simulate(snn, x, cuda_graph=False, **kw)
+    b = simulate(snn, x, **kw)
+    assert torch.equal(a.outputs, b.outputs) and torch.equal(a.layer_counts, b.layer_counts)
+    sim = Simulator(snn, 3, fused=fused, device="cuda")
+    sim.set_input(x[:3].cuda())
+    sim.run(10)
+    assert sim.cuda_graph and sim._graphs[10].graph is not None  # recorded, not fallen back
+
+
 @pytest.mark.parametrize("net", ["mnist", "cifar10"])
 def test_training_step_on_cuda_matches_cpu(fused, net):
     """One forward/backward of a paper net in training mode (noise on, dropout off): same loss

@@ -43,6 +43,7 @@ class SimSettings:
     precision: Precision = "float32"  # float32 | bfloat16 (linear maps on spikes) | float64
     device: str = "cpu"  # torch device that runs the simulation: cpu | cuda | cuda:N
     float_maps: bool = False  # keep every map on spikes float32 (no split int8 maps)
+    cuda_graph: bool = True  # on CUDA devices, replay blocks of steps as recorded CUDA graphs
 
     def __post_init__(self) -> None:
         """Validate every field (ConfigError naming it), so a bad value fails before work."""
@@ -63,6 +64,7 @@ class SimSettings:
         check_int("batch_size", self.batch_size, min_value=1)
         check_bool("fused", self.fused)
         check_bool("float_maps", self.float_maps)
+        check_bool("cuda_graph", self.cuda_graph)
         check_choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.device, str):
             raise ConfigError(f"device must be a string such as 'cpu' or 'cuda', got "
@@ -180,6 +182,7 @@ def run_snn(ck: Checkpoint, images: torch.Tensor, labels: torch.Tensor, s: SimSe
     res = simulate_sharded(snn, x, world, presentation_time=s.presentation_time, dt=s.dt,
                            batch_size=s.batch_size, reset=s.reset, init=s.init, fused=s.fused,
                            split_int8=False if s.float_maps else None,
+                           cuda_graph=None if s.cuda_graph else False,
                            precision=s.precision, keep_neuron_counts=keep_neuron_counts,
                            progress=progress and world.main, device=s.device)
     wall = time.perf_counter() - t0

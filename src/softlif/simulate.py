@@ -47,7 +47,7 @@ import copy
 import dataclasses
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -56,6 +56,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .convert import SpikingNetwork
+from .graphed import GraphedSteps
 from .neurons import NeuronType, SchedulableNeuron, initial_voltage
 from .split_int8 import available as split_int8_available
 from .split_int8 import split_int8_map
@@ -203,6 +204,7 @@ class Simulator:
         closed_form: bool = True,
         event_driven: bool | None = None,
         split_int8: bool | None = None,
+        cuda_graph: bool | None = None,
     ) -> None:
         if not (isinstance(dt, (int, float)) and dt > 0 and math.isfinite(dt)):
             raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
@@ -285,6 +287,10 @@ class Simulator:
         self.planners: list[SchedulableNeuron | None] = [
             n if closed_form and not self.spike_sources[k] and isinstance(n, SchedulableNeuron)
             and n.has_schedule(self.dt) else None for k, n in enumerate(self.neurons)]
+        # blocks of steps replayed as CUDA graphs (softlif.graphed; None: on for CUDA). On CPU
+        # True only runs the graphs' buffer plumbing, uncaptured (for tests).
+        self.cuda_graph = self.device.type == "cuda" if cuda_graph is None else bool(cuda_graph)
+        self._graphs: dict[int, GraphedSteps] = {}
         self.sim_state = initial_state(self)
 
     @property
@@ -316,8 +322,26 @@ class Simulator:
         """Advance ``n`` steps as one block (:func:`run_steps`); returns the readouts
         (n, B, n_out) and every hidden layer's spike count per stream after each step
         (n, layers, B)."""
-        out, totals, self.sim_state = run_steps(self, self.sim_state, n)
+        if self.cuda_graph:
+            out, totals, self.sim_state = self._graphed(n)(self.sim_state)
+        else:
+            out, totals, self.sim_state = run_steps(self, self.sim_state, n)
         return out, totals
+
+    def _graphed(self, n: int) -> Callable[[SimState], tuple[Tensor, Tensor, SimState]]:
+        """The graph of ``n`` steps for the current state's structure (recorded on first use;
+        where recording fails, a warning and no graph from then on)."""
+        g = self._graphs.get(n)
+        if g is None or not g.matches(self.sim_state):
+            try:
+                g = GraphedSteps(self, self.sim_state, n)
+            except RuntimeError as e:  # e.g. an op that cannot be captured
+                warnings.warn(f"recording a CUDA graph of {n} steps failed ({e}); simulating "
+                              "without graphs", RuntimeWarning, stacklevel=3)
+                self.cuda_graph = False
+                return _Uncaptured(self, n)
+            self._graphs[n] = g
+        return g
 
     def take_counts(self) -> list[Tensor]:
         """Spike counts since the last call, per neuron ``(B, *out_shape)`` or, with
@@ -360,6 +384,16 @@ class Simulator:
         return {var.name: _from_state(t) for var, t in
                 zip(self.neurons[layer].state_vars,
                     neuron_state_now(self, self.sim_state, layer), strict=True)}
+
+
+class _Uncaptured:
+    """:func:`run_steps` with :class:`GraphedSteps`' call signature."""
+
+    def __init__(self, plan: Simulator, n: int) -> None:
+        self.plan, self.n = plan, n
+
+    def __call__(self, state: SimState) -> tuple[Tensor, Tensor, SimState]:
+        return run_steps(self.plan, state, self.n)
 
 
 @dataclass(frozen=True)
@@ -534,8 +568,9 @@ def _input_block(plan: Simulator, k: int, n: int, j_in: Tensor | None, sched: An
     tot = torch.empty((n, plan.batch_size), dtype=torch.float64, device=plan.device)
     for c0, c1 in _chunks(n):
         if sched is not None and planner is not None:
-            ts = torch.arange(onset + c0 + 1, onset + c1 + 1, dtype=torch.float64,
-                              device=plan.device) * plan.dt
+            # onset: an int, or a device tensor when replayed as a CUDA graph (graphed.py)
+            ts = (torch.arange(c0 + 1, c1 + 1, dtype=torch.float64, device=plan.device)
+                  + onset) * plan.dt
             sched, count = plan._scheduled_block(planner, sched, ts, count, out[c0:c1],
                                                  tot[c0:c1])
         else:
@@ -837,6 +872,7 @@ def simulate(
     event_driven: bool | None = None,
     block_steps: int | None = None,
     split_int8: bool | None = None,
+    cuda_graph: bool | None = None,
 ) -> SimResult:
     """Simulate the spiking net on ``images`` (N, *input_shape), already preprocessed.
 
@@ -858,6 +894,9 @@ def simulate(
     split_int8: linear maps on 0/1 spikes (pooling then one conv or fully connected layer) in
     8-bit integer arithmetic with each weight split in three parts, to float32 accuracy
     (:mod:`softlif.split_int8`); None (default): on for ``precision="float32"`` on CPU.
+    cuda_graph: each block of steps replayed as one recorded CUDA graph
+    (:mod:`softlif.graphed`: the same kernels without a launch from Python each); None
+    (default): on for CUDA devices.
     """
     n = images.shape[0]
     if n == 0:
@@ -891,7 +930,8 @@ def simulate(
         if b not in sims:
             sims[b] = Simulator(net, b, dt, init, fused, precision, device,
                                 count_neurons=keep_neuron_counts > 0, closed_form=closed_form,
-                                event_driven=event_driven, split_int8=split_int8)
+                                event_driven=event_driven, split_int8=split_int8,
+                                cuda_graph=cuda_graph)
         sim = sims[b]
         sim.reset(seeds=[first_stream + st for st in streams])
         for pos in range(stream_length):

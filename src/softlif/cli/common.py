@@ -212,7 +212,8 @@ def sim_settings(args: argparse.Namespace) -> Any:
         synapse=args.synapse if args.tau_s > 0 else "none", tau_s=args.tau_s,
         presentation_time=t, dt=args.dt, c0=c0, c1=c1, reset=args.reset, init=args.init,
         batch_size=args.batch_size, fused=not args.no_fuse, precision=args.precision,
-        device=args.device, float_maps=getattr(args, "float_maps", False))
+        device=args.device, float_maps=getattr(args, "float_maps", False),
+        cuda_graph=not getattr(args, "no_cuda_graph", False))
 
 
 def load_test_data(args: argparse.Namespace, ck: Any):
@@ -280,6 +281,9 @@ def add_sim_args(p: argparse.ArgumentParser, c0_default: float | None = None) ->
     p.add_argument("--float-maps", action="store_true",
                    help="keep every linear map on spikes in float32 (by default long maps run "
                         "in split 8-bit integer arithmetic on CPU, to float32 accuracy)")
+    p.add_argument("--no-cuda-graph", action="store_true",
+                   help="on a CUDA device, launch every kernel from Python instead of replaying "
+                        "each block of steps as a recorded CUDA graph")
     p.add_argument("--images", type=positive_int("--images"), help="first N test images")
     add_order_arg(p)
     add_device_arg(p)
