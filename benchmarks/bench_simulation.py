@@ -30,7 +30,9 @@ paper's rates, printed below), T = 200 steps, batch 32:
     python benchmarks/bench_simulation.py [--nets mnist cifar10] [--images 64] [--json out.json]
     python benchmarks/bench_simulation.py --device cuda --batch 256 --images 1024  # on a GPU
 
-On a GPU the ceiling's batch sizes go up to 2048 and every timing waits for the device.
+On a GPU the ceiling's batch sizes go up to 2048 and every timing waits for the device; the
+default replays each block of steps as a recorded CUDA graph (``softlif.graphed``) and a "no
+graphs" row launches the same kernels from Python, for comparison.
 """
 
 from __future__ import annotations
@@ -226,6 +228,8 @@ def bench_net(name: str, n_images: int, steps: int, batch: int,
     scale = float(ref.abs().mean())
     row["reference_readout_scale"] = scale
     floor = None
+    gpu = [("fused fp32 no graphs", {"fused": True, "cuda_graph": False})] \
+        if device.type == "cuda" else []
     for label, kw in [("eager fp32", {"event_driven": False, "block_steps": 1,
                                       "split_int8": False}),
                       ("fused fp32 stepped", {"fused": True, "closed_form": False,
@@ -236,13 +240,17 @@ def bench_net(name: str, n_images: int, steps: int, batch: int,
                       ("fused fp32 per step", {"fused": True, "block_steps": 1,
                                                "split_int8": False}),
                       ("fused fp32 float maps", {"fused": True, "split_int8": False}),
+                      *gpu,
                       ("fused fp32", {"fused": True}),
                       ("fused bf16", {"fused": True, "precision": "bfloat16"})]:
         # warm-up (compilation) on a short run, then one timed run; compiled kernels of earlier
         # variants are dropped first: Dynamo keeps at most 8 per function and falls back to
         # eager past that, which would slow the later rows (a process normally runs one)
         torch._dynamo.reset()
-        simulate(snn, x[:batch], presentation_time=0.005, batch_size=batch, device=device, **kw)
+        # on a GPU the warm-up runs a whole presentation, so every block length's CUDA graph
+        # is recorded before the timed run
+        simulate(snn, x[:batch], presentation_time=t_pres if device.type == "cuda" else 0.005,
+                 batch_size=batch, device=device, **kw)
         sync(device)
         t0 = time.perf_counter()
         res = simulate(snn, x, presentation_time=t_pres, batch_size=batch, device=device, **kw)
