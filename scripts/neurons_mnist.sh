@@ -8,7 +8,7 @@
 # skipped, trainings resume). About 6 h on 2 CPU cores alone (run nothing else beside it).
 # Usage: scripts/neurons_mnist.sh [MNIST_DIR]; then .venv/bin/python scripts/neurons_report.py
 # A smoke run: DATASET=embedded-mnist EPOCHS=1 FT_EPOCHS=1 IMAGES=50 TRAIN_EXTRA="--limit-train
-# 500 --limit-test 100 --no-fuse" RUNS=/tmp/r RESULTS=/tmp/n scripts/neurons_mnist.sh
+# 500 --limit-test 100 --no-fuse" LIMIT_TRAIN=500 RUNS=/tmp/r RESULTS=/tmp/n scripts/neurons_mnist.sh
 set -euo pipefail
 D=${1:-../shared/data/mnist}
 S=${SOFTLIF:-.venv/bin/softlif}
@@ -53,12 +53,16 @@ done
 
 for t in IF AdaptiveLIF QuantizedLIF; do neuron "$t"; done
 
-# item 5: energy-aware fine-tuning of the LIF net, one run per penalty weight (0: the same
-# fine-tuning without a penalty, the reference point)
-for lam in 0 0.001 0.003 0.01 0.03; do
-  out="$RUNS/penalty-$lam"
-  $S train $DATA --init-from "$RUNS/LIF/checkpoint.pt" --epochs "$FT_EPOCHS" --lr 2e-4 \
-    --no-anneal --seed 10 --rate-penalty "$lam" "${TX[@]}" --resume --no-progress --out "$out"
-  done_ "$RESULTS/penalty-$lam/simulate.json" || \
-    $S simulate "$out/checkpoint.pt" $SIM --no-progress --out "$RESULTS/penalty-$lam"
+# item 5: energy-aware fine-tuning of the LIF net: `softlif sweep --rate-penalties`, one
+# fine-tune and simulation per penalty weight (0: the same fine-tuning without a penalty, the
+# reference point), then the Pareto front; resumable (finished points are reused). The small
+# files (pareto.json / .png, each point's simulate.json) are copied to $RESULTS/penalty-sweep.
+$S sweep "$RUNS/LIF/checkpoint.pt" $SIM --rate-penalties 0,0.001,0.003,0.01,0.03 \
+  --finetune-epochs "$FT_EPOCHS" --lr 2e-4 --seed 10 ${LIMIT_TRAIN:+--limit-train $LIMIT_TRAIN} \
+  --no-progress --out "$RUNS/penalty-sweep"
+mkdir -p "$RESULTS/penalty-sweep"
+cp "$RUNS/penalty-sweep/pareto.json" "$RUNS/penalty-sweep/pareto.png" "$RESULTS/penalty-sweep/"
+for d in "$RUNS"/penalty-sweep/penalty-*/; do
+  mkdir -p "$RESULTS/penalty-sweep/$(basename "$d")"
+  cp "$d/simulate.json" "$RESULTS/penalty-sweep/$(basename "$d")/"
 done

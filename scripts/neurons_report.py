@@ -13,7 +13,6 @@ from softlif.io import write_json_atomic, write_text_atomic
 
 OUT = Path(os.environ.get("RESULTS", "results/neurons"))
 TYPES = ("LIF", "IF", "AdaptiveLIF", "QuantizedLIF")
-PENALTIES = ("0", "0.001", "0.003", "0.01", "0.03")
 KEYS = ("snn_error", "ann_error", "ann_error_hard", "snn_rates_hz", "predicted_rates_hz",
         "mean_rate_hz", "images")
 
@@ -47,23 +46,24 @@ def main() -> None:
                      + ", ".join(f"{r:.1f}" for r in s["snn_rates_hz"])
                      + f" | {e['synops_per_s'] / 1e6:.1f} M | {e['efficiency']:.2f}x | "
                      f"{s['checkpoint']['epochs']} |")
-    points = []
-    for lam in PENALTIES:
-        s = _load(OUT / f"penalty-{lam}" / "simulate.json")
-        if s is not None:
-            points.append({"rate_penalty": float(lam), "snn_error": s["snn_error"],
-                           "ann_error": s["ann_error"], "images": s["images"],
-                           "msynops_per_s": s["energy"]["synops_per_s"] / 1e6,
-                           "efficiency": s["energy"]["efficiency"],
-                           "snn_rates_hz": s["snn_rates_hz"]})
-    if points:
+    sweep = _load(OUT / "penalty-sweep" / "pareto.json")
+    if sweep is not None:
+        points = sweep["points"]
         results["pareto"] = points
+        results["pareto_front"] = sweep["pareto_front"]
         pareto_plot(points, OUT / "pareto")
-        lines += ["", "## Energy-aware fine-tuning (LIF net, `--rate-penalty`)", "",
-                  "| penalty λ (per M synops/s) | SNN error | synops/s per image | "
-                  "efficiency |", "|---|---|---|---|"]
-        lines += [f"| {p['rate_penalty']:g} | {_pct(p['snn_error'])} | "
-                  f"{p['msynops_per_s']:.1f} M | {p['efficiency']:.2f}x |" for p in points]
+        ft = sweep["finetune"]
+        lines += ["", "## Energy-aware fine-tuning (LIF net, `softlif sweep --rate-penalties`)",
+                  "", f"Each point: the LIF net fine-tuned {ft['epochs']} epochs (lr {ft['lr']:g}, "
+                  f"seed {ft['seed']}) with the penalty weight λ (per million synaptic events "
+                  f"per second per image), simulated on {sweep['test_images']} test images; "
+                  "* = on the Pareto front.", "",
+                  "| penalty λ | ANN error | SNN error | synops/s per image | efficiency | "
+                  "rates (Hz) |", "|---|---|---|---|---|---|"]
+        lines += [f"| {p['rate_penalty']:g}{' *' if p['rate_penalty'] in sweep['pareto_front'] else ''}"
+                  f" | {_pct(p['ann_error'])} | {_pct(p['snn_error'])} | "
+                  f"{p['msynops_per_s']:.1f} M | {p['efficiency']:.2f}x | "
+                  + ", ".join(f"{r:.2f}" for r in p["snn_rates_hz"]) + " |" for p in points]
         lines += ["", "![pareto](pareto.png)"]
     diag = {}
     for name in sorted(p.name for p in OUT.glob("diagnose-*")):
@@ -86,6 +86,22 @@ def main() -> None:
                          f"{row['rate_at_mean_hz']:.2f} | {row['mean_rate_hz']:.2f} | "
                          f"{row['measured_hz']:.2f} | {row['measured_over_predicted']:.3f} | "
                          f"{hyb} |")
+        cur = [(row["name"], row["current"]) for row in d["layers"] if row.get("current")]
+        if cur:
+            lines += ["", "Mean input current J over neurons and images (in brackets the mean of "
+                      "each neuron's hard rate at its own J, Hz) with the layer below "
+                      "at its predicted rates, with only its predicted-silent or only its "
+                      "predicted-active neurons at their measured rates, with all measured, "
+                      "and as simulated:", "",
+                      "| layer | predicted | silent measured | active measured | all measured "
+                      "| simulated |", "|---|---|---|---|---|---|"]
+            lines += [f"| {name} | " + " | ".join(
+                f"{c['j_' + w]:.3f} ({c['rate_' + w + '_hz']:.2f})"
+                for w in ("predicted", "silent", "active", "both"))
+                + f" | {c['j_measured']:.3f} ({row_rate:.2f}) |"
+                for (name, c), row_rate in zip(
+                    cur, [row["rate_at_mean_hz"] for row in d["layers"] if row.get("current")],
+                    strict=True)]
     if diag:
         results["diagnostics"] = diag
     write_json_atomic(OUT / "results.json", results)

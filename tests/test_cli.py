@@ -428,3 +428,37 @@ def test_train_takes_any_registered_neuron_type(capsys, tmp_path):
     assert code == 0 and isinstance(ck.neuron, QuantizedLIF) and ck.neuron.vth_mant == 512
     weights = [m.weight for m in ck.build_model().modules() if hasattr(m, "weight_bits")]
     assert len(weights) == 4  # conv, conv, dense, readout: 8-bit in the forward pass
+
+
+def test_penalty_sweep_trades_synaptic_events_for_error(capsys, tmp_path):
+    base = tmp_path / "base"
+    code, _, err = run(capsys, "train", "--epochs", "1", "--limit-train", "300",
+                       "--limit-test", "50", "--out", str(base), "--no-progress", "--no-fuse")
+    assert code == 0, err
+    ck = str(base / "checkpoint.pt")
+    args = ["sweep", ck, "--rate-penalties", "0,1", "--finetune-epochs", "2", "--lr", "1e-2",
+            "--limit-train", "600", "--images", "20", "--presentation-time", "0.05",
+            "--c0", "0.02", "--no-fuse", "--no-progress", "--out", str(tmp_path / "sw"),
+            "--json"]
+    code, o, err = run(capsys, *args)
+    assert code == 0, err
+    r = json.loads(o)
+    free, taxed = r["points"]
+    assert (free["rate_penalty"], taxed["rate_penalty"]) == (0.0, 1.0)
+    # a penalty of 1 per million synaptic events/s dwarfs the loss: the events fall
+    assert taxed["msynops_per_s"] < 0.8 * free["msynops_per_s"], (taxed, free)
+    assert taxed["rate_penalty"] in r["pareto_front"] and r["test_images"] == 20
+    for sub in ("pareto.json", "pareto.png", "penalty-0/checkpoint.pt",
+                "penalty-1/simulate.json"):
+        assert (tmp_path / "sw" / sub).exists(), sub
+    # the same command again reuses every fine-tune and simulation
+    stamp = (tmp_path / "sw" / "penalty-1" / "simulate.json").stat().st_mtime_ns
+    code, o2, err = run(capsys, *args)
+    assert code == 0, err
+    assert json.loads(o2)["points"] == r["points"]
+    assert (tmp_path / "sw" / "penalty-1" / "simulate.json").stat().st_mtime_ns == stamp
+    code, _, err = run(capsys, "sweep", ck, "--rate-penalties", "0,1")
+    assert code == 2 and "--out" in err
+    with pytest.raises(SystemExit) as e:
+        main(["sweep", ck, "--rate-penalties", "0,-1", "--out", "x"])
+    assert e.value.code == 2 and "--rate-penalties" in capsys.readouterr().err

@@ -47,3 +47,14 @@ def test_device_joules_and_parsing():
         parse_device("bad")
     with pytest.raises(ValueError, match="one rate per neuron layer"):
         energy_report(layer_table(NETS["mnist"]), [1.0], 0.2)
+
+
+def test_pareto_front_by_hand():
+    from softlif.energy import pareto_front
+
+    pts = [{"rate_penalty": 0.0, "msynops_per_s": 30.0, "snn_error": 0.007},
+           {"rate_penalty": 0.1, "msynops_per_s": 20.0, "snn_error": 0.008},
+           {"rate_penalty": 0.2, "msynops_per_s": 25.0, "snn_error": 0.009},  # beaten by 0.1
+           {"rate_penalty": 0.3, "msynops_per_s": 10.0, "snn_error": 0.012},
+           {"rate_penalty": 0.4, "msynops_per_s": 35.0, "snn_error": 0.007}]  # ties, dearer
+    assert pareto_front(pts) == [0.3, 0.1, 0.0]

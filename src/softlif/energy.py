@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import operator
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -376,3 +377,14 @@ def energy(snn: SpikingNetwork, result: SimResult | None = None, *,
     return energy_report(spiking_layer_table(snn), list(rates_hz),  # type: ignore[arg-type]
                          0.2 if presentation_time is None else presentation_time,
                          0.001 if dt is None else dt, devices)
+
+
+def pareto_front(points: Sequence[dict[str, Any]]) -> list[float]:
+    """The ``rate_penalty`` of each point no other point beats in both synaptic events
+    (``msynops_per_s``, millions per second per image) and ``snn_error``, by increasing events."""
+    front, best = [], math.inf
+    for p in sorted(points, key=lambda p: (p["msynops_per_s"], p["snn_error"])):
+        if p["snn_error"] < best:
+            front.append(p["rate_penalty"])
+            best = p["snn_error"]
+    return front

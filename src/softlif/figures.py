@@ -143,13 +143,12 @@ def pareto_plot(points: Sequence[dict], path_stem: Path,
     different rate-penalty weights; ``points`` are dicts with ``rate_penalty``, ``snn_error``
     (fraction) and ``msynops_per_s``. The Pareto front (no run both better and cheaper) is
     joined by a line."""
+    from .energy import pareto_front
+
     plt = _pyplot()
     pts = sorted(points, key=lambda p: p["msynops_per_s"])
-    front, best = [], float("inf")
-    for p in pts:
-        if p["snn_error"] < best:
-            front.append(p)
-            best = p["snn_error"]
+    on_front = pareto_front(points)
+    front = [p for p in pts if p["rate_penalty"] in on_front]
     fig, ax = plt.subplots(figsize=(5, 3.6))
     ax.scatter([p["msynops_per_s"] for p in pts], [p["snn_error"] * 100 for p in pts],
                color="tab:blue", zorder=3)

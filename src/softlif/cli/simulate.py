@@ -4,6 +4,7 @@ checkpoint."""
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,11 @@ from .common import (
     float_list,
     is_main,
     load_ck,
+    load_data,
     load_test_data,
+    nonneg_int,
+    positive_float,
+    positive_int,
     sim_settings,
     window_list,
 )
@@ -89,6 +94,8 @@ def format_sim_summary(s: dict[str, Any]) -> str:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ..evaluate import sweep
 
+    if args.rate_penalties is not None:
+        return _penalty_sweep(args)
     ck = load_ck(args.checkpoint)
     base = sim_settings(args)
     x, y = load_test_data(args, ck)
@@ -106,6 +113,53 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         return "\n".join(lines)
 
     emit(args, {"rows": rows}, text)
+    return EXIT_OK
+
+
+def _penalty_sweep(args: argparse.Namespace) -> int:
+    """`softlif sweep CKPT --rate-penalties ...`: fine-tune per penalty weight, simulate each,
+    the accuracy-vs-synaptic-events Pareto front (softlif.penalty_sweep)."""
+    from ..penalty_sweep import penalty_sweep
+
+    s = sim_settings(args)  # arguments first: they fail before anything is loaded
+    if not args.out:
+        raise UsageError("--rate-penalties needs --out (the fine-tuned checkpoints, "
+                         "pareto.json and pareto.png go there)")
+    ck = load_ck(args.checkpoint)
+    if ck.activation == "relu":
+        raise UsageError(f"{args.checkpoint} holds a ReLU net: the penalty sweep fine-tunes a "
+                         "spiking (soft-LIF, LIF or IF) net")
+    x, y = load_test_data(args, ck)
+    train_split, test_split, pre = load_data(args.dataset, args.data_dir, args.limit_train,
+                                             None, args)
+    out = Path(args.out)
+    if is_main():
+        write_json_atomic(out / "config.json", cli_options(args))
+    if not args.no_fuse:
+        from ..activations import use_fused_kernels
+
+        use_fused_kernels(True)
+    log = (lambda m: None) if args.json or not is_main() else (
+        lambda m: print(m, file=sys.stderr))
+    result = penalty_sweep(args.checkpoint, args.rate_penalties, train_split, test_split, pre,
+                           x, y, s, out, epochs=args.finetune_epochs, lr=args.lr,
+                           seed=args.seed, progress=not args.no_progress and is_main(),
+                           log=log)
+
+    def text() -> str:
+        lines = [f"{'penalty':>8} {'SNN error (%)':>13} {'ANN error (%)':>13} "
+                 f"{'M synops/s':>10} {'efficiency':>10}  rates (Hz)"]
+        for p in result["points"]:
+            front = " *" if p["rate_penalty"] in result["pareto_front"] else ""
+            lines.append(f"{p['rate_penalty']:8g} {p['snn_error'] * 100:13.2f} "
+                         f"{p['ann_error'] * 100:13.2f} {p['msynops_per_s']:10.2f} "
+                         f"{p['efficiency']:9.2f}x  "
+                         + ", ".join(f"{r:.2f}" for r in p["snn_rates_hz"]) + front)
+        lines.append(f"* on the Pareto front; {result['test_images']} test images; "
+                     f"pareto.json and pareto.png in {out}")
+        return "\n".join(lines)
+
+    emit(args, result, text)
     return EXIT_OK
 
 
@@ -146,7 +200,8 @@ def format_diagnosis(r: dict[str, Any]) -> str:
     lines.append("rates in Hz; ratio = measured / predicted; per-neuron bins in the JSON")
     cur = [(row["name"], row["current"]) for row in r["layers"] if row.get("current")]
     if cur:
-        lines.append("mean input current J (rate at it, Hz) with the layer below at its predicted "
+        lines.append("mean input current J (mean per-neuron rate at it, Hz) with the layer "
+                     "below at its predicted "
                      "rates, with only its predicted-silent / predicted-active neurons measured, "
                      "with all measured; the simulated mean J; residual = simulated - all")
         for name, c in cur:
@@ -181,6 +236,18 @@ def register(sub: Any, datasets: list[str]) -> None:
     w.add_argument("--windows", type=window_list,
                    default=[(0.12, 0.2), (0.04, 0.1), (0.05, 0.06), (0.02, 0.06), (0.01, 0.08)],
                    help="C0:C1 pairs in seconds")
+    w.add_argument("--rate-penalties", type=float_list("--rate-penalties"),
+                   help="instead of the tau/window sweep: fine-tune the net once per "
+                        "rate-penalty weight (0 = the same fine-tune without penalty), simulate "
+                        "each, and write the error-vs-synaptic-events Pareto plot and JSON")
+    w.add_argument("--finetune-epochs", type=positive_int("--finetune-epochs"), default=4,
+                   help="with --rate-penalties: epochs of each fine-tune")
+    w.add_argument("--lr", type=positive_float("--lr"), default=2e-4,
+                   help="with --rate-penalties: the fine-tunes' learning rate")
+    w.add_argument("--seed", type=nonneg_int("--seed"), default=10,
+                   help="with --rate-penalties: the fine-tunes' seed")
+    w.add_argument("--limit-train", type=positive_int("--limit-train"),
+                   help="with --rate-penalties: fine-tune on the first N training images")
     w.add_argument("--out")
     w.add_argument("--no-progress", action="store_true")
     w.add_argument("--json", action="store_true")
