@@ -41,8 +41,9 @@ def finetune_config(base: dict[str, Any], rate_penalty: float, init_from: str, e
     kw = {k: v for k, v in base.items() if k in names}
     if "weight_decay" in kw:
         kw["weight_decay"] = tuple(kw["weight_decay"])
+    # smoothing None: the fine-tune keeps the base's final (annealed) g, not its starting one
     kw.update(epochs=epochs, lr=lr, seed=seed, rate_penalty=rate_penalty, init_from=init_from,
-              anneal_to=None)
+              anneal_to=None, smoothing=None)
     return TrainConfig(**kw)
 
 
