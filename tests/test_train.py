@@ -339,3 +339,16 @@ def test_the_rate_penalty_trades_synaptic_events_for_loss():
     assert free["test_error"] < 0.35 and cheap["test_error"] <= free["test_error"] + 0.1
     with pytest.raises(ValueError, match="--activation softlif"):
         _train(data, TrainConfig(epochs=1, rate_penalty=0.1), activation="relu")
+
+
+def test_penalty_finetune_config_keeps_the_base_recipe():
+    from softlif.penalty_sweep import finetune_config
+
+    base = {**TrainConfig(epochs=25, batch_size=64, smoothing=0.05, noise_std=5.0,
+                          weight_decay=(1e-4, 0.0)).__dict__, "weight_decay": [1e-4, 0.0],
+            "unknown_future_key": 1}
+    cfg = finetune_config(base, 0.003, "base.pt", epochs=4, lr=2e-4, seed=10)
+    assert (cfg.epochs, cfg.lr, cfg.seed, cfg.rate_penalty, cfg.init_from) == (
+        4, 2e-4, 10, 0.003, "base.pt")
+    assert cfg.anneal_to is None and cfg.smoothing is None  # held at the base's final g
+    assert (cfg.batch_size, cfg.noise_std, cfg.weight_decay) == (64, 5.0, (1e-4, 0.0))
