@@ -17,18 +17,11 @@ import time
 from pathlib import Path
 
 import torch
+from bench_event_driven import ms
 from bench_simulation import NETS, TARGET_RATES, Synapse, build, convert, scale_to_rates
 
 from softlif.simulate import Simulator, _prepare_linear, _spike_inputs, simulate
 from softlif.split_int8 import SplitInt8Map, split_int8_map
-
-
-def _time_ms(f, repeats: int = 10) -> float:
-    f()
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        f()
-    return (time.perf_counter() - t0) / repeats * 1e3
 
 
 @torch.no_grad()
@@ -74,7 +67,7 @@ def main() -> None:
         f32 = _prepare_linear(snn.stages[k].linear, torch.device("cpu"), torch.float32)
         split = split_int8_map(f32)
         assert split is not None
-        times = [(_time_ms(lambda f=f32, i=inp: f(i)), _time_ms(lambda f=split, i=inp: f(i)))
+        times = [(ms(lambda f=f32, i=inp: f(i), 10), ms(lambda f=split, i=inp: f(i), 10))
                  for _ in range(args.repeats)]
         diff = float((f32(inp) - split(inp)).abs().max())
         density = float((inp > 0).double().mean())
