@@ -20,3 +20,16 @@ def test_select_test_prefix_and_shuffled_order():
     x_all, _ = select_test(images, labels, None, "shuffled")
     assert sorted(x_all.flatten().tolist()) == sorted(images.flatten().tolist())
     assert len(select_test(images, labels, 5000)[0]) == 1000
+
+
+def test_same_simulation_ignores_how_and_fills_missing_fields():
+    from softlif.evaluate import SimSettings, same_simulation
+
+    now = SimSettings(tau_s=0.005).__dict__
+    # written before float_maps and cuda_graph existed, on another device: the same run
+    old = {k: v for k, v in now.items() if k not in ("float_maps", "cuda_graph")}
+    assert same_simulation({**old, "device": "cuda"}, now)
+    assert same_simulation({**now, "cuda_graph": False}, now)
+    assert not same_simulation({**now, "float_maps": True}, now)  # other maps: other rounding
+    assert not same_simulation({**now, "tau_s": 0.002}, now)
+    assert not same_simulation(None, now)

@@ -6,6 +6,7 @@ per-layer rates it measures feed the energy model (SPEC section 5).
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -80,6 +81,25 @@ class SimSettings:
 
     def synapse_obj(self) -> Synapse:
         return Synapse(self.synapse, self.tau_s)  # type: ignore[arg-type]
+
+
+#: Settings that choose how a simulation runs, not what it computes.
+HOW_NOT_WHAT = ("device", "cuda_graph")
+
+
+def same_simulation(saved: Any, settings: dict[str, Any]) -> bool:
+    """Whether settings recorded in a results file (a dict, possibly from before a field
+    existed: missing fields count as their defaults) simulate what ``settings`` do; the
+    device and CUDA graphs do not count."""
+    if not isinstance(saved, dict):
+        return False
+    defaults = SimSettings().__dict__
+
+    def key(st: dict[str, Any]) -> dict[str, Any]:
+        full = json.loads(json.dumps({**defaults, **st}))
+        return {k: v for k, v in full.items() if k not in HOW_NOT_WHAT}
+
+    return key(saved) == key(settings)
 
 
 TestOrder = Literal["dataset", "shuffled"]

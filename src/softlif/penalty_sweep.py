@@ -27,7 +27,7 @@ import torch
 from .checkpoint import load_checkpoint
 from .data import ArraySplit, Preprocess
 from .energy import pareto_front
-from .evaluate import SimSettings, ann_errors, run_snn
+from .evaluate import SimSettings, ann_errors, run_snn, same_simulation
 from .io import write_json_atomic
 from .train import TrainConfig, check_rate_penalty, train
 
@@ -59,7 +59,7 @@ def _reusable(path: Path, epoch: int, sim: SimSettings, n: int) -> dict[str, Any
         saved = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    ok = (isinstance(saved, dict) and saved.get("settings") == sim.__dict__
+    ok = (isinstance(saved, dict) and same_simulation(saved.get("settings"), sim.__dict__)
           and saved.get("images") == n
           and saved.get("checkpoint", {}).get("epochs") == epoch)
     return saved if ok else None

@@ -23,7 +23,7 @@ import torch
 from .config import ExperimentConfig
 from .data import ArraySplit, Preprocess
 from .distributed import current, dist_barrier
-from .evaluate import ann_errors
+from .evaluate import ann_errors, same_simulation
 from .io import write_json_atomic, write_text_atomic
 from .networks import NetSpec
 from .report import evaluate_checkpoint, markdown_report, reproduction_report
@@ -124,11 +124,8 @@ def _reusable_results(path: Path, train_config: dict[str, Any], settings: dict[s
         r = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    def key(st: Any) -> Any:  # the torch device does not change what is simulated
-        return {k: v for k, v in st.items() if k != "device"} if isinstance(st, dict) else st
-
     same = (isinstance(r, dict) and r.get("train_config") == json.loads(json.dumps(train_config))
             and r.get("test_images") == n
             and r.get("test_order") == order
-            and key(r.get("settings")) == key(json.loads(json.dumps(settings))))
+            and same_simulation(r.get("settings"), settings))
     return r if same and (not grid or r.get("sweep")) else None
