@@ -459,6 +459,8 @@ def test_penalty_sweep_trades_synaptic_events_for_error(capsys, tmp_path):
     assert (tmp_path / "sw" / "penalty-1" / "simulate.json").stat().st_mtime_ns == stamp
     code, _, err = run(capsys, "sweep", ck, "--rate-penalties", "0,1")
     assert code == 2 and "--out" in err
+    code, _, err = run(capsys, "sweep", ck, "--rate-penalties", "0,0.1,0", "--out", "x")
+    assert code == 2 and "each weight once" in err
     with pytest.raises(SystemExit) as e:
         main(["sweep", ck, "--rate-penalties", "0,-1", "--out", "x"])
     assert e.value.code == 2 and "--rate-penalties" in capsys.readouterr().err

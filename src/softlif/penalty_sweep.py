@@ -26,6 +26,7 @@ import torch
 
 from .checkpoint import load_checkpoint
 from .data import ArraySplit, Preprocess
+from .distributed import current
 from .energy import pareto_front
 from .evaluate import SimSettings, ann_errors, run_snn, same_simulation
 from .io import write_json_atomic
@@ -78,10 +79,11 @@ def penalty_sweep(checkpoint: str | Path, penalties: Sequence[float], train_spli
     from .figures import pareto_plot
     from .neurons import neuron_to_dict
 
+    main = current().main
     base = load_checkpoint(checkpoint)
     weights = [float(p) for p in penalties]
-    if not weights:
-        raise ValueError("no penalty weights to sweep")
+    if not weights or len(set(weights)) != len(weights):
+        raise ValueError(f"need distinct penalty weights to sweep, got {weights}")
     if base.activation == "relu":
         raise ValueError("the penalty sweep fine-tunes a spiking net: the checkpoint holds a "
                          "ReLU net")
@@ -105,7 +107,8 @@ def penalty_sweep(checkpoint: str | Path, penalties: Sequence[float], train_spli
                                       "config": ck.config, "metrics": ck.metrics,
                                       "neuron": None if ck.neuron is None
                                       else neuron_to_dict(ck.neuron)}}
-            write_json_atomic(d / "simulate.json", summary)
+            if main:
+                write_json_atomic(d / "simulate.json", summary)
         e = summary["energy"]
         points.append({"rate_penalty": w, "snn_error": summary["snn_error"],
                        "ann_error": summary["ann_error"],
@@ -119,6 +122,7 @@ def penalty_sweep(checkpoint: str | Path, penalties: Sequence[float], train_spli
                                                           "seed": seed},
               "settings": sim.__dict__, "test_images": len(x), "points": points,
               "pareto_front": pareto_front(points)}
-    write_json_atomic(out / "pareto.json", result)
-    result["figure"] = [str(p) for p in pareto_plot(points, out / "pareto")]
+    if main:  # under torchrun the work is sharded and rank 0 alone writes
+        write_json_atomic(out / "pareto.json", result)
+        result["figure"] = [str(p) for p in pareto_plot(points, out / "pareto")]
     return result

@@ -122,6 +122,8 @@ def _penalty_sweep(args: argparse.Namespace) -> int:
     from ..penalty_sweep import penalty_sweep
 
     s = sim_settings(args)  # arguments first: they fail before anything is loaded
+    if len(set(args.rate_penalties)) != len(args.rate_penalties):
+        raise UsageError(f"--rate-penalties: each weight once, got {args.rate_penalties}")
     if not args.out:
         raise UsageError("--rate-penalties needs --out (the fine-tuned checkpoints, "
                          "pareto.json and pareto.png go there)")
