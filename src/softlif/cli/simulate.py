@@ -70,13 +70,15 @@ def format_sim_summary(s: dict[str, Any]) -> str:
     lines = []
     if "relu_error" in s:
         lines.append(f"ReLU ANN error        {s['relu_error'] * 100:6.2f} %")
-    lines.append(f"soft-LIF ANN error    {s['ann_error'] * 100:6.2f} %")
+    # the neuron type's name (LIF, IF, AdaptiveLIF, ...), where the summary records it
+    kind = ((s.get("checkpoint") or {}).get("neuron") or {}).get("type", "LIF")
+    lines.append(f"{'soft ' + kind + ' ANN error':<22}{s['ann_error'] * 100:6.2f} %")
     if "ann_error_hard" in s:
-        lines.append(f"hard-LIF ANN error    {s['ann_error_hard'] * 100:6.2f} %  "
+        lines.append(f"{'hard ' + kind + ' ANN error':<22}{s['ann_error_hard'] * 100:6.2f} %  "
                      "(rate net with the spiking neuron's curve: predicts the SNN)")
     c0, c1 = s["window_s"]
     st = s["settings"]
-    lines.append(f"LIF SNN error         {s['snn_error'] * 100:6.2f} %  ({s['images']} images, "
+    lines.append(f"{kind + ' SNN error':<22}{s['snn_error'] * 100:6.2f} %  ({s['images']} images, "
                  f"{st['synapse']} tau_s {st['tau_s'] * 1e3:g} ms, window {c0 * 1e3:g}-"
                  f"{c1 * 1e3:g} ms of {st['presentation_time'] * 1e3:g} ms)")
     lines.append("rates per layer (Hz)  SNN " + ", ".join(f"{r:.1f}" for r in s["snn_rates_hz"])
