@@ -47,7 +47,7 @@ import copy
 import dataclasses
 import math
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, cast
 
@@ -322,15 +322,16 @@ class Simulator:
         """Advance ``n`` steps as one block (:func:`run_steps`); returns the readouts
         (n, B, n_out) and every hidden layer's spike count per stream after each step
         (n, layers, B)."""
-        if self.cuda_graph:
-            out, totals, self.sim_state = self._graphed(n)(self.sim_state)
+        g = self._graphed(n) if self.cuda_graph else None
+        if g is not None:
+            out, totals, self.sim_state = g(self.sim_state)
         else:
             out, totals, self.sim_state = run_steps(self, self.sim_state, n)
         return out, totals
 
-    def _graphed(self, n: int) -> Callable[[SimState], tuple[Tensor, Tensor, SimState]]:
-        """The graph of ``n`` steps for the current state's structure (recorded on first use;
-        where recording fails, a warning and no graph from then on)."""
+    def _graphed(self, n: int) -> GraphedSteps | None:
+        """The graph of ``n`` steps for the current state's structure (recorded on first use);
+        None where recording fails, with a warning, and no graphs from then on."""
         g = self._graphs.get(n)
         if g is None or not g.matches(self.sim_state):
             try:
@@ -339,7 +340,7 @@ class Simulator:
                 warnings.warn(f"recording a CUDA graph of {n} steps failed ({e}); simulating "
                               "without graphs", RuntimeWarning, stacklevel=3)
                 self.cuda_graph = False
-                return _Uncaptured(self, n)
+                return None
             self._graphs[n] = g
         return g
 
@@ -384,16 +385,6 @@ class Simulator:
         return {var.name: _from_state(t) for var, t in
                 zip(self.neurons[layer].state_vars,
                     neuron_state_now(self, self.sim_state, layer), strict=True)}
-
-
-class _Uncaptured:
-    """:func:`run_steps` with :class:`GraphedSteps`' call signature."""
-
-    def __init__(self, plan: Simulator, n: int) -> None:
-        self.plan, self.n = plan, n
-
-    def __call__(self, state: SimState) -> tuple[Tensor, Tensor, SimState]:
-        return run_steps(self.plan, state, self.n)
 
 
 @dataclass(frozen=True)
