@@ -84,7 +84,7 @@ def test_split_map_matches_float64_to_float32_accuracy(kind):
         layer.bias.normal_(0, 0.1, generator=g)
     m = nn.Sequential(*pre, layer)
     assert split_int8_map(m) is None  # too short a product to gain, by default
-    split = split_int8_map(m, min_fan_in=1)
+    split = split_int8_map(m, min_fan_in=1, min_out=1)
     assert isinstance(split, SplitInt8Map)
     with torch.no_grad():
         y = split(s)

@@ -80,6 +80,12 @@ def _pair(k: int | tuple[int, ...]) -> tuple[int, int]:
     return (k, k) if isinstance(k, int) else (int(k[0]), int(k[1]))
 
 
+def _zero_padded(layer: nn.Conv2d) -> bool:
+    """Whether the convolution pads with zeros by a number of pixels (what oneDNN's quantized
+    convolution takes)."""
+    return not isinstance(layer.padding, str) and layer.padding_mode == "zeros"
+
+
 class SplitInt8Map(nn.Module):
     """``pre`` (pooling, flattening) then a convolution or fully connected layer, the latter
     in split 8-bit integer arithmetic (module docstring). The input must be 0/1 spikes
@@ -96,7 +102,7 @@ class SplitInt8Map(nn.Module):
         self.zero_points = torch.zeros(self.out_features, dtype=torch.int64)
         if self.conv:
             assert isinstance(layer, nn.Conv2d)
-            if isinstance(layer.padding, str) or layer.padding_mode != "zeros":
+            if not _zero_padded(layer):
                 raise ValueError("split int8 convolutions take numeric zero padding only")
             self.geometry = (list(_pair(layer.stride)), list(_pair(layer.padding)),  # type: ignore[arg-type]
                              list(_pair(layer.dilation)), layer.groups)
@@ -153,25 +159,23 @@ MIN_FAN_IN = 1024
 MIN_OUT = 32
 
 
-def split_int8_map(m: nn.Module, min_fan_in: int | None = None) -> SplitInt8Map | None:
+def split_int8_map(m: nn.Module, min_fan_in: int | None = None,
+                   min_out: int | None = None) -> SplitInt8Map | None:
     """The split-int8 form of a stage's linear map ``m`` (an ``nn.Sequential`` of pooling /
     flattening then one ``Conv2d`` or ``Linear``, or that layer alone), or None if ``m`` has
-    another form, its layer's fan-in is below ``min_fan_in`` (default :data:`MIN_FAN_IN`; with
-    the default also when it has fewer than :data:`MIN_OUT` outputs) or the kernels are
+    another form, its layer's fan-in is below ``min_fan_in`` (default :data:`MIN_FAN_IN`), it
+    has fewer than ``min_out`` outputs (default :data:`MIN_OUT`) or the kernels are
     unavailable."""
     if not available():
         return None
     mods = list(m) if isinstance(m, nn.Sequential) else [m]
     if not mods or not isinstance(mods[-1], (nn.Conv2d, nn.Linear)):
         return None
-    if mods[-1].weight[0].numel() < (MIN_FAN_IN if min_fan_in is None else min_fan_in) \
-            or mods[-1].weight.shape[0] < (MIN_OUT if min_fan_in is None else 1):
+    layer = mods[-1]
+    if layer.weight[0].numel() < (MIN_FAN_IN if min_fan_in is None else min_fan_in) \
+            or layer.weight.shape[0] < (MIN_OUT if min_out is None else min_out):
         return None
     mult = input_multiplier(mods[:-1])
-    if mult is None:
-        return None
-    layer = mods[-1]
-    if isinstance(layer, nn.Conv2d) and (isinstance(layer.padding, str)
-                                         or layer.padding_mode != "zeros"):
+    if mult is None or (isinstance(layer, nn.Conv2d) and not _zero_padded(layer)):
         return None
     return SplitInt8Map(mods[:-1], layer, mult)
