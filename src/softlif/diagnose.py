@@ -162,43 +162,35 @@ def current_attribution(snn: SpikingNetwork, stats: Sequence[LayerStatistics],
     hidden = [k for k, st in enumerate(stages) if st.neuron is not None]
     out: list[dict[str, float] | None] = []
     for k in hidden:
-        st = stages[k]
+        st, neuron = stages[k], stages[k].neuron
+        assert neuron is not None
         if all(j < 0 for j in st.sources):
             out.append(None)
             continue
-        lin = _double_copy(st.linear)
-        bias = st.bias.double()
-        neuron = st.neuron
-        assert neuron is not None
-
-        def src(j: int, which: str) -> Tensor:
-            if j < 0:
-                return images.double()
-            s = stats[hidden.index(j)]
-            amp = stages[j].neuron.amplitude  # type: ignore[union-attr]
-            silent = s.predicted_hz == 0
-            measured = {"predicted": s.predicted_hz,
-                        "silent": torch.where(silent, s.measured_hz, s.predicted_hz),
-                        "active": torch.where(silent, s.predicted_hz, s.measured_hz),
-                        "both": s.measured_hz}[which]
-            return amp * measured.double()
-
+        rates = {j: _source_rates(stats[hidden.index(j)]) for j in st.sources if j >= 0}
+        lin, bias = copy.deepcopy(st.linear).double(), st.bias.double()
         row: dict[str, float] = {}
-        j_at = {}
         for which in ("predicted", "silent", "active", "both"):
-            h = lin(*[src(j, which) for j in st.sources]) + bias
-            j_at[which] = neuron.current(h)
-            row[f"j_{which}"] = float(j_at[which].mean())
-            row[f"rate_{which}_hz"] = float(neuron.rate(j_at[which].float()).double().mean())
-        measured = stats[hidden.index(k)].mean_current
-        row["j_measured"] = float(measured.mean())
+            xs = [images.double() if j < 0
+                  else stages[j].neuron.amplitude * rates[j][which]  # type: ignore[union-attr]
+                  for j in st.sources]
+            j_now = neuron.current(lin(*xs) + bias)
+            row[f"j_{which}"] = float(j_now.mean())
+            row[f"rate_{which}_hz"] = float(neuron.rate(j_now.float()).double().mean())
+        row["j_measured"] = float(stats[hidden.index(k)].mean_current.mean())
         row["j_residual"] = row["j_measured"] - row["j_both"]
         out.append(row)
     return out
 
 
-def _double_copy(module: torch.nn.Module) -> torch.nn.Module:
-    return copy.deepcopy(module).double()
+def _source_rates(s: LayerStatistics) -> dict[str, Tensor]:
+    """A source layer's rates (Hz, float64) for :func:`current_attribution`: as predicted, with
+    only its predicted-silent neurons at their measured rates, with only the predicted-active
+    ones measured, and all measured."""
+    p, m = s.predicted_hz.double(), s.measured_hz.double()
+    silent = p == 0
+    return {"predicted": p, "silent": torch.where(silent, m, p),
+            "active": torch.where(silent, p, m), "both": m}
 
 
 def hybrid_network(snn: SpikingNetwork, k: int) -> SpikingNetwork:
