@@ -1,6 +1,7 @@
-"""Assemble results/neurons/ (results.json, README.md, pareto.png/pdf) from the outputs of
-scripts/neurons_mnist.sh: simulate.json per neuron type and per penalty weight, and the
-diagnose.json files. Reads RESULTS (default results/neurons) from the environment."""
+"""Assemble results/neurons/ (results.json, README.md) from the outputs of
+scripts/neurons_mnist.sh: simulate.json per neuron type, the penalty sweep's pareto.json (its
+plot stays beside it, in penalty-sweep/) and the diagnose.json files. Reads RESULTS (default
+results/neurons) from the environment."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import json
 import os
 from pathlib import Path
 
-from softlif.figures import pareto_plot
 from softlif.io import write_json_atomic, write_text_atomic
 
 OUT = Path(os.environ.get("RESULTS", "results/neurons"))
@@ -51,7 +51,6 @@ def main() -> None:
         points = sweep["points"]
         results["pareto"] = points
         results["pareto_front"] = sweep["pareto_front"]
-        pareto_plot(points, OUT / "pareto")
         ft = sweep["finetune"]
         lines += ["", "## Energy-aware fine-tuning (LIF net, `softlif sweep --rate-penalties`)",
                   "", f"Each point: the LIF net fine-tuned {ft['epochs']} epochs (lr {ft['lr']:g}, "
@@ -64,7 +63,7 @@ def main() -> None:
                   f" | {_pct(p['ann_error'])} | {_pct(p['snn_error'])} | "
                   f"{p['msynops_per_s']:.1f} M | {p['efficiency']:.2f}x | "
                   + ", ".join(f"{r:.2f}" for r in p["snn_rates_hz"]) + " |" for p in points]
-        lines += ["", "![pareto](pareto.png)"]
+        lines += ["", "![pareto](penalty-sweep/pareto.png)"]
     diag = {}
     for name in sorted(p.name for p in OUT.glob("diagnose-*")):
         d = _load(OUT / name / "diagnose.json")
@@ -86,7 +85,7 @@ def main() -> None:
                          f"{row['rate_at_mean_hz']:.2f} | {row['mean_rate_hz']:.2f} | "
                          f"{row['measured_hz']:.2f} | {row['measured_over_predicted']:.3f} | "
                          f"{hyb} |")
-        cur = [(row["name"], row["current"]) for row in d["layers"] if row.get("current")]
+        cur = [(row, row["current"]) for row in d["layers"] if row.get("current")]
         if cur:
             lines += ["", "Mean input current J over neurons and images (in brackets the mean of "
                       "each neuron's hard rate at its own J, Hz) with the layer below "
@@ -95,13 +94,11 @@ def main() -> None:
                       "and as simulated:", "",
                       "| layer | predicted | silent measured | active measured | all measured "
                       "| simulated |", "|---|---|---|---|---|---|"]
-            lines += [f"| {name} | " + " | ".join(
+            lines += [f"| {row['name']} | " + " | ".join(
                 f"{c['j_' + w]:.3f} ({c['rate_' + w + '_hz']:.2f})"
                 for w in ("predicted", "silent", "active", "both"))
-                + f" | {c['j_measured']:.3f} ({row_rate:.2f}) |"
-                for (name, c), row_rate in zip(
-                    cur, [row["rate_at_mean_hz"] for row in d["layers"] if row.get("current")],
-                    strict=True)]
+                + f" | {c['j_measured']:.3f} ({row['rate_at_mean_hz']:.2f}) |"
+                for row, c in cur]
     if diag:
         results["diagnostics"] = diag
     write_json_atomic(OUT / "results.json", results)
