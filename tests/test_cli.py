@@ -461,6 +461,12 @@ def test_penalty_sweep_trades_synaptic_events_for_error(capsys, tmp_path):
     assert code == 2 and "--out" in err
     code, _, err = run(capsys, "sweep", ck, "--rate-penalties", "0,0.1,0", "--out", "x")
     assert code == 2 and "each weight once" in err
+    # each kind of sweep refuses the other kind's options instead of ignoring them
+    code, _, err = run(capsys, "sweep", ck, "--rate-penalties", "0,1", "--windows", "0.1:0.2",
+                       "--out", "x")
+    assert code == 2 and "--windows" in err and "--c0" in err
+    code, _, err = run(capsys, "sweep", ck, "--finetune-epochs", "2", "--seed", "3")
+    assert code == 2 and "--finetune-epochs, --seed" in err and "--rate-penalties" in err
     with pytest.raises(SystemExit) as e:
         main(["sweep", ck, "--rate-penalties", "0,-1", "--out", "x"])
     assert e.value.code == 2 and "--rate-penalties" in capsys.readouterr().err

@@ -28,6 +28,38 @@ from .common import (
     window_list,
 )
 
+# `softlif sweep` has two kinds: the tau/time/window sweep of one net, and the rate-penalty
+# sweep (--rate-penalties) that fine-tunes it; each kind's own options and their defaults
+SWEEP_DEFAULTS: dict[str, Any] = {
+    "taus": [0.0, 0.002, 0.005],
+    "times": [0.2],
+    "windows": [(0.12, 0.2), (0.04, 0.1), (0.05, 0.06), (0.02, 0.06), (0.01, 0.08)],
+}
+PENALTY_DEFAULTS: dict[str, Any] = {"finetune_epochs": 4, "lr": 2e-4, "seed": 10,
+                                    "limit_train": None}
+
+
+def _fmt(v: Any) -> str:
+    return ",".join(f"{x:g}" for x in v) if isinstance(v, list) else f"{v:g}"
+
+
+def _sweep_kind_options(args: argparse.Namespace) -> None:
+    """Refuse the other kind's options (they would be ignored), then fill this kind's defaults."""
+    penalty = args.rate_penalties is not None
+    own, other = (PENALTY_DEFAULTS, SWEEP_DEFAULTS) if penalty else (SWEEP_DEFAULTS,
+                                                                      PENALTY_DEFAULTS)
+    given = ["--" + k.replace("_", "-") for k in other if getattr(args, k) is not None]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)} {'belong' if len(given) > 1 else 'belongs'} to the "
+            + ("tau/window sweep, not to --rate-penalties (the penalty sweep simulates each "
+               "point with the simulate options: --tau-s, --presentation-time, --c0, --c1)"
+               if penalty else "rate-penalty sweep: add --rate-penalties W,W,... or drop "
+               "them"))
+    for k, v in own.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from ..evaluate import ann_errors, run_snn
@@ -96,6 +128,7 @@ def format_sim_summary(s: dict[str, Any]) -> str:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from ..evaluate import sweep
 
+    _sweep_kind_options(args)
     if args.rate_penalties is not None:
         return _penalty_sweep(args)
     ck = load_ck(args.checkpoint)
@@ -233,23 +266,30 @@ def register(sub: Any, datasets: list[str]) -> None:
     w.add_argument("checkpoint")
     add_data_args(w, datasets)
     add_sim_args(w)
-    w.add_argument("--taus", type=float_list("--taus"), default=[0.0, 0.002, 0.005],
-                   help="synaptic time constants (s)")
-    w.add_argument("--times", type=float_list("--times"), default=[0.2],
-                   help="presentation times (s), one simulation each per tau")
+    # defaults None: each family of options belongs to one kind of sweep, and giving one to the
+    # other kind is refused (_check_sweep_kind) rather than silently ignored
+    w.add_argument("--taus", type=float_list("--taus"),
+                   help="synaptic time constants (s); default " + _fmt(SWEEP_DEFAULTS["taus"]))
+    w.add_argument("--times", type=float_list("--times"),
+                   help="presentation times (s), one simulation each per tau; default "
+                        + _fmt(SWEEP_DEFAULTS["times"]))
     w.add_argument("--windows", type=window_list,
-                   default=[(0.12, 0.2), (0.04, 0.1), (0.05, 0.06), (0.02, 0.06), (0.01, 0.08)],
-                   help="C0:C1 pairs in seconds")
+                   help="C0:C1 pairs in seconds; default " + ",".join(
+                       f"{a:g}:{b:g}" for a, b in SWEEP_DEFAULTS["windows"]))
     w.add_argument("--rate-penalties", type=float_list("--rate-penalties"),
                    help="instead of the tau/window sweep: fine-tune the net once per "
                         "rate-penalty weight (0 = the same fine-tune without penalty), simulate "
-                        "each, and write the error-vs-synaptic-events Pareto plot and JSON")
-    w.add_argument("--finetune-epochs", type=positive_int("--finetune-epochs"), default=4,
-                   help="with --rate-penalties: epochs of each fine-tune")
-    w.add_argument("--lr", type=positive_float("--lr"), default=2e-4,
-                   help="with --rate-penalties: the fine-tunes' learning rate")
-    w.add_argument("--seed", type=nonneg_int("--seed"), default=10,
-                   help="with --rate-penalties: the fine-tunes' seed")
+                        "each with the simulate options, and write the error-vs-synaptic-events "
+                        "Pareto plot and JSON")
+    w.add_argument("--finetune-epochs", type=positive_int("--finetune-epochs"),
+                   help="with --rate-penalties: epochs of each fine-tune; default "
+                        + _fmt(PENALTY_DEFAULTS["finetune_epochs"]))
+    w.add_argument("--lr", type=positive_float("--lr"),
+                   help="with --rate-penalties: the fine-tunes' learning rate; default "
+                        + _fmt(PENALTY_DEFAULTS["lr"]))
+    w.add_argument("--seed", type=nonneg_int("--seed"),
+                   help="with --rate-penalties: the fine-tunes' seed; default "
+                        + _fmt(PENALTY_DEFAULTS["seed"]))
     w.add_argument("--limit-train", type=positive_int("--limit-train"),
                    help="with --rate-penalties: fine-tune on the first N training images")
     w.add_argument("--out")
