@@ -267,7 +267,7 @@ def register(sub: Any, datasets: list[str]) -> None:
     add_data_args(w, datasets)
     add_sim_args(w)
     # defaults None: each family of options belongs to one kind of sweep, and giving one to the
-    # other kind is refused (_check_sweep_kind) rather than silently ignored
+    # other kind is refused (_sweep_kind_options) rather than silently ignored
     w.add_argument("--taus", type=float_list("--taus"),
                    help="synaptic time constants (s); default " + _fmt(SWEEP_DEFAULTS["taus"]))
     w.add_argument("--times", type=float_list("--times"),
