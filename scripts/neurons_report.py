@@ -56,7 +56,9 @@ def main() -> None:
                   "", f"Each point: the LIF net fine-tuned {ft['epochs']} epochs (lr {ft['lr']:g}, "
                   f"seed {ft['seed']}) with the penalty weight λ (per million synaptic events "
                   f"per second per image), simulated on {sweep['test_images']} test images; "
-                  "* = on the Pareto front.", "",
+                  "* = on the Pareto front. Compare each point with λ = 0 (the same "
+                  "fine-tuning without the penalty), not with the table above: the sweep "
+                  "may start from another training of the LIF net.", "",
                   "| penalty λ | ANN error | SNN error | synops/s per image | efficiency | "
                   "rates (Hz) |", "|---|---|---|---|---|---|"]
         lines += [f"| {p['rate_penalty']:g}{' *' if p['rate_penalty'] in sweep['pareto_front'] else ''}"

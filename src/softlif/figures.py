@@ -157,6 +157,7 @@ def pareto_plot(points: Sequence[dict], path_stem: Path,
     for p in pts:
         ax.annotate(f"λ={p['rate_penalty']:g}", (p["msynops_per_s"], p["snn_error"] * 100),
                     textcoords="offset points", xytext=(4, 4), fontsize=8)
+    ax.margins(x=0.12, y=0.12)  # room for the labels of the end points
     ax.set_xlabel("synaptic events per second per image (millions)")
     ax.set_ylabel("SNN test error (%)")
     ax.set_title(title, fontsize=10)
