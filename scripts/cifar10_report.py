@@ -1,6 +1,7 @@
 """Assemble results/cifar10/{results.json, report.md} from what scripts/reproduce_cifar10.sh
 has finished so far: each soft-LIF net's SNN simulation on all 10,000 test images
-(``RUNS/snn-sigmaN/simulate.json``), its training metrics, and the ReLU run if it exists.
+(``RUNS/snn-sigmaN/simulate.json``), its training metrics, the ReLU runs and the short
+recipe comparison (``RUNS/recipe-*/``) if they exist.
 Once ``softlif reproduce`` has run to the end, its own results.json (with the Table-4 sweep)
 supersedes this one; this script keeps the same keys, so readers need not care which wrote it.
 
@@ -60,6 +61,20 @@ def _sweep(folder: Path, old: dict | None, models: dict) -> dict | None:
             "file": f"{folder.name}/sweep.json"}
 
 
+def _recipe_run(folder: Path) -> dict:
+    """One short training of the recipe comparison, from its own config and metrics."""
+    tc = json.loads((folder / "config.json").read_text())["train_config"]
+    m = json.loads((folder / "train_metrics.json").read_text())
+    return {"run": folder.name, "recipe": tc["recipe"],
+            "optimizer": "SGD, momentum 0.9, exponential decay" if tc["recipe"] == "paper"
+            else "Adam, one-cycle", "lr": tc["lr"], "init": tc["init"],
+            "epochs": len(m["history"]), "noise_std_hz": tc["noise_std"],
+            "test_error": m["test_error"], "test_error_hard": m["test_error_hard"],
+            "test_error_by_epoch": [h["test_error"] for h in m["history"]],
+            "final_train_loss": m["history"][-1]["train_loss"],
+            "train_seconds": m["train_seconds"]}
+
+
 def main() -> None:
     runs = Path(sys.argv[1] if len(sys.argv) > 1 else "runs/cifar10")
     old_path = OUT / "results.json"
@@ -106,19 +121,34 @@ def main() -> None:
         relu_error, relu_epochs = relu["test_error"], len(relu["history"])
     else:  # keep a ReLU run recorded earlier (None if there is none)
         relu_error, relu_epochs = old.get("relu_error"), old.get("relu_epochs")
+    # every ReLU training of this scale, by length (runs recorded earlier are kept)
+    relu_runs = {r["epochs"]: r for r in old.get("relu_runs", [])}
+    if history is not None and old.get("relu_epochs") not in (None, 12):
+        relu_runs.setdefault(old["relu_epochs"], {"epochs": old["relu_epochs"],
+                                                  "test_error": old["relu_error"]})
+    for p in relu_paths:
+        m = json.loads(p.read_text())
+        relu_runs[len(m["history"])] = {"epochs": len(m["history"]),
+                                        "test_error": m["test_error"],
+                                        "train_seconds": m.get("train_seconds"),
+                                        "final_train_loss": m["history"][-1]["train_loss"]}
     # the sweep of the longest-trained sigma-10 net (sweep-sigma10-<N>ep/, else sweep-sigma10/)
     sweeps = sorted(runs.glob("sweep-sigma10*/sweep.json"),
                     key=lambda p: int(p.parent.name.removeprefix("sweep-sigma10")
                                       .strip("-").removesuffix("ep") or 0))
     sweep = _sweep(sweeps[-1].parent if sweeps else runs / "sweep-sigma10",
                    old.get("table4_sweep"), models)
+    # the two training recipes once on a short budget (recipe-<name>-<N>ep/), else as recorded
+    recipes = [_recipe_run(d) for d in sorted(runs.glob("recipe-*"))
+               if (d / "train_metrics.json").exists()] or old.get("recipe_comparison", [])
     r = {"dataset": "cifar10 (JPEG-decoded copy, lossy)", "net": "cifar10",
          "train_images": 50000, "test_images": images.pop() if len(images) == 1 else None,
          "test_order": "shuffled", "input_scale": "0-255 less the training mean image",
          "relu_error": relu_error, "relu_epochs": relu_epochs,
+         "relu_runs": [relu_runs[k] for k in sorted(relu_runs)],
          "models": models, "paper_layer_rates_hz": PAPER_LAYER_RATES_HZ,
          "command": "scripts/reproduce_cifar10.sh (then python scripts/cifar10_report.py RUNS)",
-         "table4_sweep": sweep,
+         "table4_sweep": sweep, "recipe_comparison": recipes,
          "history_12_epochs_unit_scale": history}
     write_json_atomic(OUT / "results.json", r)
 
@@ -130,8 +160,8 @@ def main() -> None:
              "the paper's (lossy data, 40-80 epochs of Adam where the paper trained hundreds).", "",
              "| net | epochs | ANN | hard-rate ANN | SNN | SNN - ANN | paper ANN / SNN |",
              "|---|---|---|---|---|---|---|"]
-    if relu_error is not None:
-        lines.append(f"| ReLU | {r['relu_epochs']} | {_pct(r['relu_error'])} | - | - | - | "
+    for run in r["relu_runs"]:
+        lines.append(f"| ReLU | {run['epochs']} | {_pct(run['test_error'])} | - | - | - | "
                      f"{PAPER_RELU}% / - |")
     for m in sorted(models.values(), key=lambda v: (-v["noise_std_hz"], v["epochs"])):
         pa, ps = PAPER_NOISE_ABLATION["cifar10"].get(m["noise_std_hz"], (None, None))
@@ -160,6 +190,14 @@ def main() -> None:
             lines.append(f"| {1000 * p['tau_s']:g} ms | {1000 * p['c0']:g}-{1000 * p['c1']:g} ms "
                          f"| {_pct(p['error'])} | {p['efficiency']:.2f}x | {_pct(pe)} | "
                          f"{'-' if pf is None else f'{pf:.2f}x'} |")
+    if recipes:
+        lines += ["", "The two training recipes at equal length (soft LIF, noise 10 Hz, same seed, "
+                  "all 50,000 training images, ANN test error on all 10,000):", "",
+                  "| recipe | optimiser | peak lr | init | epochs | test error | hard-rate | "
+                  "final train loss | seconds |", "|---|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {c['recipe']} | {c['optimizer']} | {c['lr']:g} | {c['init']} | "
+                  f"{c['epochs']} | {_pct(c['test_error'])} | {_pct(c['test_error_hard'])} | "
+                  f"{c['final_train_loss']:.3f} | {c['train_seconds']:.0f} |" for c in recipes]
     if history:
         hm = history["models"]
         lines += ["", "History (superseded): 12 epochs per net on the [0, 1] input scale, 2,000 "

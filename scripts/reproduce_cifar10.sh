@@ -5,7 +5,7 @@
 # training images), each soft-LIF net converted and simulated on all 10,000 test images (alpha
 # 5 ms, 200 ms per image, window 120-200 ms, back to back in a fixed shuffled order), the
 # same nets and the ReLU net trained again for 80 epochs (the soft-LIF ones simulated alike), and
-# the Table-4 sweep on the sigma-10 nets.
+# the Table-4 sweep on the sigma-10 nets, and the Adam and paper recipes compared over 6 epochs.
 #
 # Every step is resumable: rerun the script after an interruption and finished trainings and
 # evaluations are reused (`softlif train --resume`, `softlif reproduce`). The sigma-10 and
@@ -17,7 +17,8 @@
 #   EPOCHS=40 DEVICE=cpu (or cuda) override the budget and the device; SIGMAS="10 0" names the
 #   noise nets trained and simulated before the ReLU net (any left out are trained by
 #   `reproduce` at the end); EPOCHS_LONG=80 the length of the longer trainings of the SIGMAS
-#   nets and the ReLU net, with the Table-4 sweep on the long sigma-10 net (0: none).
+#   nets and the ReLU net, with the Table-4 sweep on the long sigma-10 net (0: none);
+#   RECIPE_EPOCHS=6 the length of the Adam-vs-paper recipe comparison (0: none).
 # Writes checkpoints to RUNS_DIR (default runs/cifar10; not committed) and copies the reports,
 # JSON and figures to results/cifar10 (committed).
 set -euo pipefail
@@ -74,6 +75,18 @@ if [ "$EPOCHS_LONG" -gt 0 ]; then
   fi
 fi
 $SL train "${TRAIN[@]}" --activation relu --no-anneal --out "$RUNS/relu"
+# the two training recipes once at equal length (RECIPE_EPOCHS, default 6; 0 skips): soft LIF,
+# noise 10 Hz, Adam one-cycle at lr 2e-3 against the authors' SGD at their CIFAR lr 1e-3
+# (biases 2e-3, momentum 0.9, the paper's init), ~9 min each on the 2-core CPU
+RECIPE_EPOCHS=${RECIPE_EPOCHS:-6}
+if [ "$RECIPE_EPOCHS" -gt 0 ]; then
+  for R in adam paper; do
+    LR=2e-3; [ "$R" = paper ] && LR=1e-3
+    $SL train "${DATA[@]}" --epochs "$RECIPE_EPOCHS" --weight-decay 0,0,0.004,0.004,0.01 \
+      --noise 10 --recipe "$R" --lr "$LR" --device "$DEVICE" --no-progress --resume \
+      --out "$RUNS/recipe-$R-${RECIPE_EPOCHS}ep"
+  done
+fi
 .venv/bin/python scripts/cifar10_report.py "$RUNS"  # results/cifar10/{results.json,report.md}
 # reuses the three trainings; evaluates every net on all 10,000 images, sweeps sigma 10
 $SL reproduce "${DATA[@]}" --epochs "$EPOCHS" --relu-epochs "$EPOCHS" --noises 0,10 \
