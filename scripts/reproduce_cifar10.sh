@@ -77,7 +77,7 @@ fi
 $SL train "${TRAIN[@]}" --activation relu --no-anneal --out "$RUNS/relu"
 # the two training recipes once at equal length (RECIPE_EPOCHS, default 6; 0 skips): soft LIF,
 # noise 10 Hz, Adam one-cycle at lr 2e-3 against the authors' SGD at their CIFAR lr 1e-3
-# (biases 2e-3, momentum 0.9, the paper's init), ~9 min each on the 2-core CPU
+# (biases 2e-3, momentum 0.9, the paper's init), about 4 min each on the 2-core CPU
 RECIPE_EPOCHS=${RECIPE_EPOCHS:-6}
 if [ "$RECIPE_EPOCHS" -gt 0 ]; then
   for R in adam paper; do
