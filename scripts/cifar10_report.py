@@ -112,26 +112,22 @@ def main() -> None:
     if "history_12_epochs_unit_scale" in old:  # keep nets evaluated earlier, not rerun here
         models = {**old.get("models", {}), **models}
     images = {json.loads((OUT / m["simulation"]).read_text())["images"] for m in models.values()}
-    # the longest ReLU training there is (relu-<N>ep/ beside the 40-epoch relu/)
-    relu_paths = sorted(runs.glob("relu*/train_metrics.json"),
-                        key=lambda p: len(json.loads(p.read_text())["history"]))
-    relu_path = relu_paths[-1] if relu_paths else runs / "relu" / "train_metrics.json"
-    if relu_path.exists():
-        relu = json.loads(relu_path.read_text())
-        relu_error, relu_epochs = relu["test_error"], len(relu["history"])
-    else:  # keep a ReLU run recorded earlier (None if there is none)
-        relu_error, relu_epochs = old.get("relu_error"), old.get("relu_epochs")
-    # every ReLU training of this scale, by length (runs recorded earlier are kept)
+    # every ReLU training of this scale, by length (runs recorded earlier are kept); the
+    # top-level relu_error / relu_epochs are the longest of them
     relu_runs = {r["epochs"]: r for r in old.get("relu_runs", [])}
     if history is not None and old.get("relu_epochs") not in (None, 12):
         relu_runs.setdefault(old["relu_epochs"], {"epochs": old["relu_epochs"],
                                                   "test_error": old["relu_error"]})
-    for p in relu_paths:
+    for p in runs.glob("relu*/train_metrics.json"):
         m = json.loads(p.read_text())
         relu_runs[len(m["history"])] = {"epochs": len(m["history"]),
                                         "test_error": m["test_error"],
                                         "train_seconds": m.get("train_seconds"),
                                         "final_train_loss": m["history"][-1]["train_loss"]}
+    if relu_runs:
+        relu_error, relu_epochs = relu_runs[max(relu_runs)]["test_error"], max(relu_runs)
+    else:  # keep a ReLU run recorded earlier (None if there is none)
+        relu_error, relu_epochs = old.get("relu_error"), old.get("relu_epochs")
     # the sweep of the longest-trained sigma-10 net (sweep-sigma10-<N>ep/, else sweep-sigma10/)
     sweeps = sorted(runs.glob("sweep-sigma10*/sweep.json"),
                     key=lambda p: int(p.parent.name.removeprefix("sweep-sigma10")
