@@ -14,6 +14,7 @@ entry (``history_12_epochs_unit_scale``), read from the previous results.json.
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sys
 from pathlib import Path
@@ -59,6 +60,63 @@ def _sweep(folder: Path, old: dict | None, models: dict) -> dict | None:
             "points": [{k: p[k] for k in ("tau_s", "c0", "c1", "error", "efficiency",
                                           "rates_hz")} for p in points],
             "file": f"{folder.name}/sweep.json"}
+
+
+def _ann_run(folder: Path) -> dict:
+    """One soft-LIF training (``RUNS/softlif-<name>/``) from its own config and metrics; its
+    small files are copied next to the results (the checkpoint is not)."""
+    tc = json.loads((folder / "config.json").read_text())["train_config"]
+    m = json.loads((folder / "train_metrics.json").read_text())
+    dest = OUT / folder.name
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in ("config.json", "train_metrics.json"):
+        shutil.copyfile(folder / f, dest / f)
+    return {"noise_std_hz": tc["noise_std"], "epochs": len(m["history"]), "seed": tc["seed"],
+            "ann_error": m["test_error"], "ann_error_hard": m["test_error_hard"],
+            "final_train_loss": m["history"][-1]["train_loss"],
+            "train_seconds": m["train_seconds"], "files": f"{folder.name}/"}
+
+
+def _binomial_se(p1: float, p2: float, n: int) -> float:
+    """Standard error of the difference of two independent error rates, each on n images."""
+    return math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n)
+
+
+def _noise_ablation(ann_runs: dict, models: dict, n: int) -> list[dict]:
+    """The nets of one length and seed side by side by training noise (ANN, hard-rate ANN and,
+    where simulated, SNN), with the binomial standard error of each SNN difference from the
+    sigma-0 net (test-set sampling only; seed-to-seed spread is in ``seed_spread``)."""
+    groups: dict[tuple[int, int], dict[float, dict]] = {}
+    for name, a in ann_runs.items():
+        net = {"run": name, "ann_error": a["ann_error"], "ann_error_hard": a["ann_error_hard"],
+               "snn_error": models[name]["snn_error"] if name in models else None}
+        groups.setdefault((a["epochs"], a["seed"]), {})[a["noise_std_hz"]] = net
+    out = []
+    for (epochs, seed), nets in sorted(groups.items()):
+        if len(nets) < 2:
+            continue
+        row: dict = {"epochs": epochs, "seed": seed,
+                     "nets": {f"{k:g}": nets[k] for k in sorted(nets)}}
+        base = nets.get(0.0)
+        if base is not None and base["snn_error"] is not None:
+            row["snn_minus_sigma0"] = {
+                f"{k:g}": {"difference": v["snn_error"] - base["snn_error"],
+                           "binomial_se": _binomial_se(v["snn_error"], base["snn_error"], n)}
+                for k, v in sorted(nets.items()) if k != 0.0 and v["snn_error"] is not None}
+        out.append(row)
+    return out
+
+
+def _seed_spread(ann_runs: dict) -> list[dict]:
+    """The ANN errors of every configuration (noise, length) trained with more than one seed."""
+    by_cfg: dict[tuple[float, int], list[dict]] = {}
+    for name, a in ann_runs.items():
+        by_cfg.setdefault((a["noise_std_hz"], a["epochs"]), []).append({"run": name, **a})
+    return [{"noise_std_hz": k[0], "epochs": k[1],
+             "runs": [{f: r[f] for f in ("run", "seed", "ann_error", "ann_error_hard")}
+                      for r in sorted(v, key=lambda r: r["seed"])],
+             "ann_error_range": max(r["ann_error"] for r in v) - min(r["ann_error"] for r in v)}
+            for k, v in sorted(by_cfg.items()) if len({r["seed"] for r in v}) > 1]
 
 
 def _recipe_run(folder: Path) -> dict:
@@ -112,6 +170,19 @@ def main() -> None:
     if "history_12_epochs_unit_scale" in old:  # keep nets evaluated earlier, not rerun here
         models = {**old.get("models", {}), **models}
     images = {json.loads((OUT / m["simulation"]).read_text())["images"] for m in models.values()}
+    # every soft-LIF training, simulated or not (the ANN-only ones: more seeds, nets whose SNN
+    # is still to run), by run name; those recorded earlier are kept
+    ann_runs: dict = {name: {"noise_std_hz": m["noise_std_hz"], "epochs": m["epochs"],
+                             "seed": m["train_config"]["seed"], "ann_error": m["ann_error"],
+                             "ann_error_hard": m["ann_error_hard"],
+                             "final_train_loss": m["final_train_loss"],
+                             "train_seconds": m["train_seconds"]}
+                      for name, m in models.items()}
+    ann_runs = {**old.get("ann_runs", {}), **ann_runs}
+    for d in sorted(runs.glob("softlif-sigma*")):
+        if (d / "train_metrics.json").exists() and (d / "config.json").exists():
+            ann_runs[d.name.removeprefix("softlif-")] = {
+                **_ann_run(d), **ann_runs.get(d.name.removeprefix("softlif-"), {})}
     # every ReLU training of this scale, by length (runs recorded earlier are kept); the
     # top-level relu_error / relu_epochs are the longest of them
     relu_runs = {r["epochs"]: r for r in old.get("relu_runs", [])}
@@ -137,12 +208,16 @@ def main() -> None:
     # the two training recipes once on a short budget (recipe-<name>-<N>ep/), else as recorded
     recipes = [_recipe_run(d) for d in sorted(runs.glob("recipe-*"))
                if (d / "train_metrics.json").exists()] or old.get("recipe_comparison", [])
+    n_test = max(images)
     r = {"dataset": "cifar10 (JPEG-decoded copy, lossy)", "net": "cifar10",
-         "train_images": 50000, "test_images": images.pop() if len(images) == 1 else None,
+         "train_images": 50000, "test_images": n_test if len(images) == 1 else None,
          "test_order": "shuffled", "input_scale": "0-255 less the training mean image",
          "relu_error": relu_error, "relu_epochs": relu_epochs,
          "relu_runs": [relu_runs[k] for k in sorted(relu_runs)],
-         "models": models, "paper_layer_rates_hz": PAPER_LAYER_RATES_HZ,
+         "models": models, "ann_runs": ann_runs,
+         "noise_ablation": _noise_ablation(ann_runs, models, n_test),
+         "seed_spread": _seed_spread(ann_runs),
+         "paper_layer_rates_hz": PAPER_LAYER_RATES_HZ,
          "command": "scripts/reproduce_cifar10.sh (then python scripts/cifar10_report.py RUNS)",
          "table4_sweep": sweep, "recipe_comparison": recipes,
          "history_12_epochs_unit_scale": history}
@@ -176,6 +251,23 @@ def main() -> None:
                      f"{fmt(f'{v:g}' for v in PAPER_LAYER_RATES_HZ)} | "
                      f"{m['mean_rate_hz']:.1f} (paper 148) | {m['efficiency']:.2f}x "
                      "(paper 0.76x) |")
+    if r["noise_ablation"]:
+        lines += ["", "The noise ablation: nets of one length and seed by training noise, errors "
+                  "as ANN / hard-rate ANN / SNN (SNN minus the sigma-0 net's, with the binomial "
+                  "standard error of that difference from the test set alone):", "",
+                  "| epochs | seed | 0 Hz | 10 Hz | 20 Hz | SNN vs 0 Hz |", "|---|---|---|---|---|---|"]
+        for row in r["noise_ablation"]:
+            cells = [" / ".join(_pct(n[k]) for k in ("ann_error", "ann_error_hard", "snn_error"))
+                     if (n := row["nets"].get(s)) else "-" for s in ("0", "10", "20")]
+            diff = "; ".join(f"{s} Hz {100 * d['difference']:+.2f} pt (se {100 * d['binomial_se']:.2f})"
+                             for s, d in row.get("snn_minus_sigma0", {}).items()) or "-"
+            lines.append(f"| {row['epochs']} | {row['seed']} | {' | '.join(cells)} | {diff} |")
+    if r["seed_spread"]:
+        lines += ["", "The same configuration trained with other seeds (ANN / hard-rate ANN):", ""]
+        lines += [f"- noise {c['noise_std_hz']:g} Hz, {c['epochs']} epochs: " + "; ".join(
+            f"seed {x['seed']} {_pct(x['ann_error'])} / {_pct(x['ann_error_hard'])}"
+            for x in c["runs"]) + f" (range {100 * c['ann_error_range']:.2f} pt)"
+            for c in r["seed_spread"]]
     if sweep:
         lines += ["", f"Table-4 trade-off on the sigma-10 net ({sweep['images']:,} shuffled test "
                   f"images; {sweep['note']}):", "",

@@ -18,7 +18,8 @@
 #   noise nets trained and simulated before the ReLU net (any left out are trained by
 #   `reproduce` at the end); EPOCHS_LONG=80 the length of the longer trainings of the SIGMAS
 #   nets and the ReLU net, with the Table-4 sweep on the long sigma-10 net (0: none);
-#   RECIPE_EPOCHS=6 the length of the Adam-vs-paper recipe comparison (0: none).
+#   RECIPE_EPOCHS=6 the length of the Adam-vs-paper recipe comparison (0: none); SEEDS="1"
+#   the other seeds the SIGMAS nets are trained with at EPOCHS, ANN only (SEEDS="": none).
 # Writes checkpoints to RUNS_DIR (default runs/cifar10; not committed) and copies the reports,
 # JSON and figures to results/cifar10 (committed).
 set -euo pipefail
@@ -75,6 +76,14 @@ if [ "$EPOCHS_LONG" -gt 0 ]; then
   fi
 fi
 $SL train "${TRAIN[@]}" --activation relu --no-anneal --out "$RUNS/relu"
+# the SIGMAS nets again with other seeds (SEEDS, default 1; empty: none), EPOCHS long, ANN and
+# hard-rate ANN only: the seed-to-seed spread that the noise ablation has to be read against
+# (about 27 min each on the 2-core CPU)
+for SEED in ${SEEDS-1}; do
+  for SIGMA in $SIGMAS; do
+    $SL train "${TRAIN[@]}" --noise "$SIGMA" --seed "$SEED" --out "$RUNS/softlif-sigma$SIGMA-seed$SEED"
+  done
+done
 # the two training recipes once at equal length (RECIPE_EPOCHS, default 6; 0 skips): soft LIF,
 # noise 10 Hz, Adam one-cycle at lr 2e-3 against the authors' SGD at their CIFAR lr 1e-3
 # (biases 2e-3, momentum 0.9, the paper's init), about 4 min each on the 2-core CPU
