@@ -126,6 +126,7 @@ def _recipe_run(folder: Path) -> dict:
     return {"run": folder.name, "recipe": tc["recipe"],
             "optimizer": "SGD, momentum 0.9, exponential decay" if tc["recipe"] == "paper"
             else "Adam, one-cycle", "lr": tc["lr"], "init": tc["init"],
+            "weight_decay": tc["weight_decay"],
             "epochs": len(m["history"]), "noise_std_hz": tc["noise_std"],
             "test_error": m["test_error"], "test_error_hard": m["test_error_hard"],
             "test_error_by_epoch": [h["test_error"] for h in m["history"]],
@@ -281,9 +282,10 @@ def main() -> None:
     if recipes:
         lines += ["", "The two training recipes at equal length (soft LIF, noise 10 Hz, same seed, "
                   "all 50,000 training images, ANN test error on all 10,000):", "",
-                  "| recipe | optimiser | peak lr | init | epochs | test error | hard-rate | "
-                  "final train loss | seconds |", "|---|---|---|---|---|---|---|---|---|"]
+                  "| recipe | optimiser | peak lr | init | weight decay | epochs | test error | "
+                  "hard-rate | final train loss | seconds |", "|---|---|---|---|---|---|---|---|---|---|"]
         lines += [f"| {c['recipe']} | {c['optimizer']} | {c['lr']:g} | {c['init']} | "
+                  f"{','.join(f'{w:g}' for w in c.get('weight_decay', [])) or '-'} | "
                   f"{c['epochs']} | {_pct(c['test_error'])} | {_pct(c['test_error_hard'])} | "
                   f"{c['final_train_loss']:.3f} | {c['train_seconds']:.0f} |" for c in recipes]
     if history:

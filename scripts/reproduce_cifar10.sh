@@ -95,8 +95,17 @@ if [ "$RECIPE_EPOCHS" -gt 0 ]; then
       --noise 10 --recipe "$R" --lr "$LR" --device "$DEVICE" --no-progress --resume \
       --out "$RUNS/recipe-$R-${RECIPE_EPOCHS}ep"
   done
+  # what silences the deeper layers under Adam (results/cifar10/unit_activity.md): Adam with the
+  # authors' per-layer init, and Adam without weight decay
+  $SL train "${DATA[@]}" --epochs "$RECIPE_EPOCHS" --weight-decay 0,0,0.004,0.004,0.01 \
+    --noise 10 --recipe adam --lr 2e-3 --init paper --device "$DEVICE" --no-progress --resume \
+    --out "$RUNS/recipe-adam-paperinit-${RECIPE_EPOCHS}ep"
+  $SL train "${DATA[@]}" --epochs "$RECIPE_EPOCHS" --weight-decay 0 --noise 10 --recipe adam \
+    --lr 2e-3 --device "$DEVICE" --no-progress --resume --out "$RUNS/recipe-adam-nowd-${RECIPE_EPOCHS}ep"
 fi
 .venv/bin/python scripts/cifar10_report.py "$RUNS"  # results/cifar10/{results.json,report.md}
+# per layer, which units fire in every soft-LIF net (results/cifar10/unit_activity.{json,md})
+.venv/bin/python scripts/cifar10_activity.py "$RUNS" "$WORK"
 # reuses the three trainings; evaluates every net on all 10,000 images, sweeps sigma 10
 $SL reproduce "${DATA[@]}" --epochs "$EPOCHS" --relu-epochs "$EPOCHS" --noises 0,10 \
   --order shuffled --out "$RUNS" --device "$DEVICE" --no-progress --note "$NOTE"

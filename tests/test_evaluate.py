@@ -1,6 +1,7 @@
 """Choosing the test images: prefix vs fixed shuffled order, and spotting a class-sorted set."""
 
 import numpy as np
+import pytest
 import torch
 
 from softlif.evaluate import select_test, sorted_by_class
@@ -33,3 +34,36 @@ def test_same_simulation_ignores_how_and_fills_missing_fields():
     assert not same_simulation({**now, "float_maps": True}, now)  # other maps: other rounding
     assert not same_simulation({**now, "tau_s": 0.002}, now)
     assert not same_simulation(None, now)
+
+
+def test_layer_activity_counts_silent_units_and_rates_by_hand():
+    import math
+
+    from torch import nn
+
+    from softlif.activations import RateNeuron
+    from softlif.convert import convert
+    from softlif.evaluate import layer_activity
+    from softlif.neurons import LIF
+
+    lif = LIF(tau_rc=0.02, tau_ref=0.002)
+    # unit 0 never fires (current -1 - x < 0 for x >= 0), unit 1 fires on x = 1 only (x - 0.5),
+    # unit 2 on every image (1 + x); readout ignored
+    fc = nn.Linear(1, 3)
+    with torch.no_grad():
+        fc.weight.copy_(torch.tensor([[-1.0], [1.0], [1.0]]))
+        fc.bias.copy_(torch.tensor([-1.0, -0.5, 1.0]))
+    ann = nn.Sequential(fc, RateNeuron(lif), nn.Linear(3, 2))
+    snn = convert(ann, (1,))
+    x = torch.tensor([[0.0], [1.0], [0.0], [1.0]])
+
+    def rate(z: float) -> float:  # the LIF closed form; the neuron's own bias 1 is in z > 0
+        return 1.0 / (0.002 + 0.02 * math.log1p(1.0 / z)) if z > 0 else 0.0
+
+    rates = [rate(v) for xi in (0.0, 1.0, 0.0, 1.0) for v in (-1 - xi, xi - 0.5, 1 + xi)]
+    for batch in (1, 3, 4):  # batching must not change the counts
+        (act,) = layer_activity(snn, x, batch=batch)
+        assert act["never_active_share"] == pytest.approx(1 / 3)
+        assert act["active_share"] == pytest.approx(6 / 12)  # unit 1 on 2 images, unit 2 on 4
+        assert act["mean_rate_hz"] == pytest.approx(sum(rates) / 12, rel=1e-5)
+        assert act["mean_active_rate_hz"] == pytest.approx(sum(rates) / 6, rel=1e-5)

@@ -189,6 +189,37 @@ def hard_rates(snn: SpikingNetwork, x: torch.Tensor, batch: int = ANN_CHUNK) -> 
     return [s / (len(x) * n) for s, n in zip(sums, snn.neurons_per_layer, strict=True)]
 
 
+@torch.no_grad()
+def layer_activity(snn: SpikingNetwork, x: torch.Tensor,
+                   batch: int = ANN_CHUNK) -> list[dict[str, float]]:
+    """How much of each hidden layer the hard-rate ANN predicts to fire on the images ``x``.
+
+    Per layer: ``mean_rate_hz`` (over neurons and images, Hz), ``active_share`` (the share of
+    neuron-image pairs with a rate above 0), ``mean_active_rate_hz`` (the mean rate of those
+    pairs, Hz; 0 if none) and ``never_active_share`` (the share of neurons silent on every
+    image: units that take no part in the net's answer on these images)."""
+    n_layers = len(snn.hidden_stages)
+    total = [0.0] * n_layers
+    active = [0] * n_layers
+    ever: list[torch.Tensor | None] = [None] * n_layers
+    for a in range(0, len(x), batch):
+        for k, r in enumerate(neuron_hard_rates(snn, x[a:a + batch])):
+            total[k] += float(r.sum(dtype=torch.float64))
+            on = r > 0
+            active[k] += int(on.sum())
+            seen = on.any(0)
+            prev = ever[k]
+            ever[k] = seen if prev is None else prev | seen
+    out = []
+    for k, n in enumerate(snn.neurons_per_layer):
+        e = ever[k]
+        out.append({"mean_rate_hz": total[k] / (len(x) * n),
+                    "active_share": active[k] / (len(x) * n),
+                    "mean_active_rate_hz": total[k] / active[k] if active[k] else 0.0,
+                    "never_active_share": 1.0 - (float(e.sum()) / n if e is not None else 0.0)})
+    return out
+
+
 def run_snn(ck: Checkpoint, images: torch.Tensor, labels: torch.Tensor, s: SimSettings,
             keep_neuron_counts: int = 0, progress: bool = False
             ) -> tuple[SimResult, dict[str, Any], SpikingNetwork]:
