@@ -72,9 +72,24 @@ def _ann_run(folder: Path) -> dict:
     for f in ("config.json", "train_metrics.json"):
         shutil.copyfile(folder / f, dest / f)
     return {"noise_std_hz": tc["noise_std"], "epochs": len(m["history"]), "seed": tc["seed"],
-            "ann_error": m["test_error"], "ann_error_hard": m["test_error_hard"],
+            **_variant_fields(tc), "ann_error": m["test_error"], "ann_error_hard": m["test_error_hard"],
             "final_train_loss": m["history"][-1]["train_loss"],
             "train_seconds": m["train_seconds"], "files": f"{folder.name}/"}
+
+
+def _variant_fields(tc: dict) -> dict:
+    """What a training did besides its noise, length and seed: nets differing here are
+    different recipes, not points of one noise ablation."""
+    return {"recipe": tc["recipe"], "init": tc["init"], "weight_decay": tc["weight_decay"]}
+
+
+def _variant(a: dict) -> str:
+    """A short label of :func:`_variant_fields` (the default recipe of these runs: '')."""
+    wd = ",".join(f"{w:g}" for w in a["weight_decay"])
+    parts = [a["recipe"] if a["recipe"] != "adam" else "",
+             f"init {a['init']}" if a["init"] != "default" else "",
+             f"weight decay {wd}" if wd != "0,0,0.004,0.004,0.01" else ""]
+    return ", ".join(x for x in parts if x)
 
 
 def _binomial_se(p1: float, p2: float, n: int) -> float:
@@ -86,16 +101,16 @@ def _noise_ablation(ann_runs: dict, models: dict, n: int) -> list[dict]:
     """The nets of one length and seed side by side by training noise (ANN, hard-rate ANN and,
     where simulated, SNN), with the binomial standard error of each SNN difference from the
     sigma-0 net (test-set sampling only; seed-to-seed spread is in ``seed_spread``)."""
-    groups: dict[tuple[int, int], dict[float, dict]] = {}
+    groups: dict[tuple[int, int, str], dict[float, dict]] = {}
     for name, a in ann_runs.items():
         net = {"run": name, "ann_error": a["ann_error"], "ann_error_hard": a["ann_error_hard"],
                "snn_error": models[name]["snn_error"] if name in models else None}
-        groups.setdefault((a["epochs"], a["seed"]), {})[a["noise_std_hz"]] = net
+        groups.setdefault((a["epochs"], a["seed"], _variant(a)), {})[a["noise_std_hz"]] = net
     out = []
-    for (epochs, seed), nets in sorted(groups.items()):
+    for (epochs, seed, variant), nets in sorted(groups.items()):
         if len(nets) < 2:
             continue
-        row: dict = {"epochs": epochs, "seed": seed,
+        row: dict = {"epochs": epochs, "seed": seed, "variant": variant,
                      "nets": {f"{k:g}": nets[k] for k in sorted(nets)}}
         base = nets.get(0.0)
         if base is not None and base["snn_error"] is not None:
@@ -109,10 +124,11 @@ def _noise_ablation(ann_runs: dict, models: dict, n: int) -> list[dict]:
 
 def _seed_spread(ann_runs: dict) -> list[dict]:
     """The ANN errors of every configuration (noise, length) trained with more than one seed."""
-    by_cfg: dict[tuple[float, int], list[dict]] = {}
+    by_cfg: dict[tuple[float, int, str], list[dict]] = {}
     for name, a in ann_runs.items():
-        by_cfg.setdefault((a["noise_std_hz"], a["epochs"]), []).append({"run": name, **a})
-    return [{"noise_std_hz": k[0], "epochs": k[1],
+        by_cfg.setdefault((a["noise_std_hz"], a["epochs"], _variant(a)), []).append(
+            {"run": name, **a})
+    return [{"noise_std_hz": k[0], "epochs": k[1], "variant": k[2],
              "runs": [{f: r[f] for f in ("run", "seed", "ann_error", "ann_error_hard")}
                       for r in sorted(v, key=lambda r: r["seed"])],
              "ann_error_range": max(r["ann_error"] for r in v) - min(r["ann_error"] for r in v)}
@@ -174,7 +190,8 @@ def main() -> None:
     # every soft-LIF training, simulated or not (the ANN-only ones: more seeds, nets whose SNN
     # is still to run), by run name; those recorded earlier are kept
     ann_runs: dict = {name: {"noise_std_hz": m["noise_std_hz"], "epochs": m["epochs"],
-                             "seed": m["train_config"]["seed"], "ann_error": m["ann_error"],
+                             "seed": m["train_config"]["seed"],
+                             **_variant_fields(m["train_config"]), "ann_error": m["ann_error"],
                              "ann_error_hard": m["ann_error_hard"],
                              "final_train_loss": m["final_train_loss"],
                              "train_seconds": m["train_seconds"]}
@@ -237,7 +254,9 @@ def main() -> None:
                      f"{PAPER_RELU}% / - |")
     for m in sorted(models.values(), key=lambda v: (-v["noise_std_hz"], v["epochs"])):
         pa, ps = PAPER_NOISE_ABLATION["cifar10"].get(m["noise_std_hz"], (None, None))
-        lines.append(f"| soft LIF, noise {m['noise_std_hz']:g} Hz | {m['epochs']} | "
+        v = _variant(_variant_fields(m["train_config"]))
+        lines.append(f"| soft LIF, noise {m['noise_std_hz']:g} Hz{', ' + v if v else ''} | "
+                     f"{m['epochs']} | "
                      f"{_pct(m['ann_error'])} | {_pct(m['ann_error_hard'])} | "
                      f"{_pct(m['snn_error'])} | {100 * m['snn_minus_ann']:+.2f} pt | "
                      f"{pa}% / {ps}% |")
@@ -246,7 +265,9 @@ def main() -> None:
               "|---|---|---|---|---|---|"]
     for m in sorted(models.values(), key=lambda v: (-v["noise_std_hz"], v["epochs"])):
         fmt = ", ".join
-        lines.append(f"| soft LIF {m['noise_std_hz']:g} Hz, {m['epochs']} epochs | "
+        v = _variant(_variant_fields(m["train_config"]))
+        lines.append(f"| soft LIF {m['noise_std_hz']:g} Hz, {m['epochs']} epochs"
+                     f"{', ' + v if v else ''} | "
                      f"{fmt(f'{v:.1f}' for v in m['snn_rates_hz'])} | "
                      f"{fmt(f'{v:.1f}' for v in m['predicted_rates_hz'])} | "
                      f"{fmt(f'{v:g}' for v in PAPER_LAYER_RATES_HZ)} | "
@@ -262,10 +283,12 @@ def main() -> None:
                      if (n := row["nets"].get(s)) else "-" for s in ("0", "10", "20")]
             diff = "; ".join(f"{s} Hz {100 * d['difference']:+.2f} pt (se {100 * d['binomial_se']:.2f})"
                              for s, d in row.get("snn_minus_sigma0", {}).items()) or "-"
-            lines.append(f"| {row['epochs']} | {row['seed']} | {' | '.join(cells)} | {diff} |")
+            lines.append(f"| {row['epochs']}{', ' + row['variant'] if row['variant'] else ''} | "
+                         f"{row['seed']} | {' | '.join(cells)} | {diff} |")
     if r["seed_spread"]:
         lines += ["", "The same configuration trained with other seeds (ANN / hard-rate ANN):", ""]
-        lines += [f"- noise {c['noise_std_hz']:g} Hz, {c['epochs']} epochs: " + "; ".join(
+        lines += [f"- noise {c['noise_std_hz']:g} Hz, {c['epochs']} epochs"
+                  f"{', ' + c['variant'] if c['variant'] else ''}: " + "; ".join(
             f"seed {x['seed']} {_pct(x['ann_error'])} / {_pct(x['ann_error_hard'])}"
             for x in c["runs"]) + f" (range {100 * c['ann_error_range']:.2f} pt)"
             for c in r["seed_spread"]]
