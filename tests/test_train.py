@@ -352,3 +352,22 @@ def test_penalty_finetune_config_keeps_the_base_recipe():
         4, 2e-4, 10, 0.003, "base.pt")
     assert cfg.anneal_to is None and cfg.smoothing is None  # held at the base's final g
     assert (cfg.batch_size, cfg.noise_std, cfg.weight_decay) == (64, 5.0, (1e-4, 0.0))
+
+
+def test_eval_images_evaluates_a_prefix_but_trains_the_same(tiny_mnist):
+    cfg = TrainConfig(epochs=2, batch_size=64)
+    whole = _train(tiny_mnist, cfg)
+    quick = _train(tiny_mnist, cfg, eval_images=30)
+    for k, v in whole.state_dict.items():  # evaluation does not touch the training
+        assert torch.equal(v, quick.state_dict[k]), k
+    h = quick.metrics["history"]
+    assert [r["test_images"] for r in h] == [30, 100]  # the last epoch: all test images
+    assert h[-1]["test_error"] == whole.metrics["history"][-1]["test_error"]
+    assert h[-1]["test_error_hard"] == whole.metrics["history"][-1]["test_error_hard"]
+    # epoch 1 on the first 30 images: what a run tested on those 30 alone scores after epoch 1
+    train_split, test_split, pre = tiny_mnist
+    one = _train((train_split, test_split.subset(list(range(30))), pre),
+                 TrainConfig(epochs=2, batch_size=64))
+    assert h[0]["test_error"] == one.metrics["history"][0]["test_error"]
+    with pytest.raises(ValueError, match="eval_images"):
+        _train(tiny_mnist, cfg, eval_images=0)

@@ -232,6 +232,7 @@ def train(
     log: Callable[[str], None] = print,
     device: str | torch.device = "cpu",
     workers: int = 0,
+    eval_images: int | None = None,
 ) -> Checkpoint:
     """Train ``spec`` on ``train_split`` and return the final checkpoint.
 
@@ -247,7 +248,9 @@ def train(
     The checkpoint is saved after every epoch when ``checkpoint_path`` is given; with
     ``resume=True`` training continues from it (same config), bit for bit as if uninterrupted.
     Test error is measured with the soft rate and, for LIF nets, with the hard rate, which
-    predicts the spiking net.
+    predicts the spiking net: after the last epoch on all of ``test_split``, after the others on
+    its first ``eval_images`` images (None: all; each history record says how many in
+    ``test_images``). Evaluation does not change the training, only the time it takes.
     """
     check_rate_penalty(cfg.rate_penalty, activation)
     world = current()
@@ -294,7 +297,15 @@ def train(
     if world.active:  # gradients averaged over the ranks (rank 0's initial weights broadcast)
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
+    if eval_images is not None and eval_images < 1:
+        raise ValueError(f"eval_images must be at least 1, got {eval_images}")
     y_test = split_labels(test_split)
+    n_test = len(y_test)
+    # the per-epoch evaluations but the last see the first eval_images test images
+    sub_n = n_test if eval_images is None else min(eval_images, n_test)
+    sub_split = test_split
+    if sub_n < n_test:  # ArraySplit and ImageFileDataset both take a subset by index
+        sub_split = test_split.subset(list(range(sub_n)))  # type: ignore[union-attr]
     n = len(train_split)  # type: ignore[arg-type]
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
@@ -395,16 +406,18 @@ def train(
         g_now = smoothing_at(cfg, g0, (epoch + 1) / cfg.epochs) if neuron is not None else None
         if neuron is not None:
             set_smoothing(model, g_now)  # type: ignore[arg-type]
+        ev_split, ev_y = (test_split, y_test) if epoch + 1 == cfg.epochs else (
+            sub_split, y_test[:sub_n])
         record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss_sum / seen,
-                                  "test_error": error_rate(predict(model, test_split, pre,
-                                                                workers=workers), y_test),
-                                  "seconds": wall}
+                                  "test_error": error_rate(predict(model, ev_split, pre,
+                                                                workers=workers), ev_y),
+                                  "test_images": len(ev_y), "seconds": wall}
         if tap is not None:  # this rank's images: the rates the penalty saw (noise included)
             record["train_msynops_per_s"] = synops_sum / max(seen_local, 1)
         if neuron is not None:
             record["smoothing"] = g_now
             record["test_error_hard"] = error_rate(  # the hard rate curve: the SNN's
-                predict(model, test_split, pre, mode="hard", workers=workers), y_test)
+                predict(model, ev_split, pre, mode="hard", workers=workers), ev_y)
         history.append(record)
         ck = Checkpoint(
             spec=spec, activation=activation, neuron=neuron, preprocess=pre,

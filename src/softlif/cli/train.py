@@ -69,7 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     ck = train(spec, train_split, test_split, pre, cfg, activation=args.activation,
                checkpoint_path=out / "checkpoint.pt", resume=args.resume,
                progress=not args.no_progress and is_main(), log=log, device=args.device,
-               workers=args.workers)
+               workers=args.workers, eval_images=args.eval_images)
     summary = {"checkpoint": str(out / "checkpoint.pt"), "net": net,
                "activation": args.activation, "epochs": ck.epoch, **ck.metrics}
     summary.pop("history", None)
@@ -181,6 +181,10 @@ def register(sub: Any, datasets: list[str]) -> None:
                         "is subtracted either way")
     t.add_argument("--limit-train", type=positive_int("--limit-train"))
     t.add_argument("--limit-test", type=positive_int("--limit-test"))
+    t.add_argument("--eval-images", type=positive_int("--eval-images"), metavar="N",
+                   help="after each epoch but the last, measure test error on the first N test "
+                        "images only (the last epoch: all of them); does not change the "
+                        "training, saves time on a CPU (default: all, every epoch)")
     t.add_argument("--out", default="runs/train", help="output folder")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     t.add_argument("--init-from", metavar="CHECKPOINT",
