@@ -112,8 +112,8 @@ fi
 NOWD_EPOCHS=${NOWD_EPOCHS:-40}
 if [ "$NOWD_EPOCHS" -gt 0 ]; then
   NOWD=sigma10-nowd$([ "$NOWD_EPOCHS" = 40 ] || echo "-${NOWD_EPOCHS}ep")
-  $SL train "${DATA[@]}" --epochs "$NOWD_EPOCHS" --weight-decay 0 --noise 10 --device "$DEVICE" \
-    --no-progress --resume --out "$RUNS/softlif-$NOWD"
+  $SL train "${DATA[@]}" --epochs "$NOWD_EPOCHS" --weight-decay 0 --noise 10 --eval-images 1000 \
+    --device "$DEVICE" --no-progress --resume --out "$RUNS/softlif-$NOWD"
   [ -f "$RUNS/snn-$NOWD/simulate.json" ] || \
     $SL simulate "$RUNS/softlif-$NOWD/checkpoint.pt" "${DATA[@]}" --order shuffled \
       --device "$DEVICE" --no-progress --out "$RUNS/snn-$NOWD" > /dev/null
