@@ -364,10 +364,11 @@ def test_eval_images_evaluates_a_prefix_but_trains_the_same(tiny_mnist):
     assert [r["test_images"] for r in h] == [30, 100]  # the last epoch: all test images
     assert h[-1]["test_error"] == whole.metrics["history"][-1]["test_error"]
     assert h[-1]["test_error_hard"] == whole.metrics["history"][-1]["test_error_hard"]
-    # epoch 1 on the first 30 images: what a run tested on those 30 alone scores after epoch 1
+    # epoch 1 on 30 images of the fixed shuffled order (not a prefix: a class-sorted test set
+    # would give one class): what a run tested on those 30 alone scores after epoch 1
     train_split, test_split, pre = tiny_mnist
-    one = _train((train_split, test_split.subset(list(range(30))), pre),
-                 TrainConfig(epochs=2, batch_size=64))
+    idx = torch.randperm(100, generator=torch.Generator().manual_seed(0))[:30].numpy()
+    one = _train((train_split, test_split.subset(idx), pre), TrainConfig(epochs=2, batch_size=64))
     assert h[0]["test_error"] == one.metrics["history"][0]["test_error"]
     with pytest.raises(ValueError, match="eval_images"):
         _train(tiny_mnist, cfg, eval_images=0)

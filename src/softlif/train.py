@@ -43,6 +43,7 @@ from .data import ArraySplit, Preprocess
 from .data.batches import iter_batches, split_labels
 from .distributed import World, all_reduce_sum, current, dist_barrier, gather_objects
 from .errors import SoftlifError
+from .evaluate import test_indices
 from .layers import LocallyConnected2d
 from .networks import NetSpec, build, init_paper, layer_table, spec_to_dict
 from .neurons import IF, NOISE_MODELS, NeuronType, NoiseModel, with_params
@@ -249,7 +250,8 @@ def train(
     ``resume=True`` training continues from it (same config), bit for bit as if uninterrupted.
     Test error is measured with the soft rate and, for LIF nets, with the hard rate, which
     predicts the spiking net: after the last epoch on all of ``test_split``, after the others on
-    its first ``eval_images`` images (None: all; each history record says how many in
+    ``eval_images`` of them, the first of the fixed shuffled order of
+    :func:`softlif.evaluate.test_indices` (None: all; each history record says how many in
     ``test_images``). Evaluation does not change the training, only the time it takes.
     """
     check_rate_penalty(cfg.rate_penalty, activation)
@@ -301,11 +303,14 @@ def train(
         raise ValueError(f"eval_images must be at least 1, got {eval_images}")
     y_test = split_labels(test_split)
     n_test = len(y_test)
-    # the per-epoch evaluations but the last see the first eval_images test images
+    # the per-epoch evaluations but the last see eval_images test images, the first of a fixed
+    # shuffled order (a prefix of a class-sorted test set would be one class)
     sub_n = n_test if eval_images is None else min(eval_images, n_test)
-    sub_split = test_split
+    sub_split, sub_y = test_split, y_test
     if sub_n < n_test:  # ArraySplit and ImageFileDataset both take a subset by index
-        sub_split = test_split.subset(list(range(sub_n)))  # type: ignore[union-attr]
+        idx = test_indices(n_test, sub_n, "shuffled")
+        sub_split = test_split.subset(idx)  # type: ignore[union-attr]
+        sub_y = y_test[torch.as_tensor(idx)]
     n = len(train_split)  # type: ignore[arg-type]
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total = cfg.epochs * steps_per_epoch
@@ -407,7 +412,7 @@ def train(
         if neuron is not None:
             set_smoothing(model, g_now)  # type: ignore[arg-type]
         ev_split, ev_y = (test_split, y_test) if epoch + 1 == cfg.epochs else (
-            sub_split, y_test[:sub_n])
+            sub_split, sub_y)
         record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss_sum / seen,
                                   "test_error": error_rate(predict(model, ev_split, pre,
                                                                 workers=workers), ev_y),
