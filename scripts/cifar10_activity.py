@@ -20,10 +20,11 @@ from softlif.data.registry import load_split
 from softlif.data.split import ArraySplit
 from softlif.evaluate import layer_activity, select_test, spiking_net
 from softlif.io import write_json_atomic, write_text_atomic
+from softlif.report import PAPER_LAYER_RATES_HZ as _PAPER_RATES
 from softlif.synapses import Synapse
 
 OUT = Path("results/cifar10")
-PAPER_LAYER_RATES_HZ = [173.3, 99.0, 9.7, 7.2]  # SPEC section 5
+PAPER_LAYER_RATES_HZ = _PAPER_RATES["cifar10"]
 
 
 def main() -> None:

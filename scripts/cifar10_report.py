@@ -20,10 +20,11 @@ import sys
 from pathlib import Path
 
 from softlif.io import write_json_atomic, write_text_atomic
+from softlif.report import PAPER_LAYER_RATES_HZ as _PAPER_RATES
 from softlif.report import PAPER_NOISE_ABLATION
 
 OUT = Path("results/cifar10")
-PAPER_LAYER_RATES_HZ = [173.3, 99.0, 9.7, 7.2]  # SPEC section 5: the paper's CIFAR-10 net
+PAPER_LAYER_RATES_HZ = _PAPER_RATES["cifar10"]
 PAPER_RELU = 16.48
 # SPEC section 6, Table 4 (CIFAR-10): (tau_s in s, c0 in s, c1 in s) -> (error, efficiency)
 PAPER_TABLE4 = {(0.005, 0.12, 0.2): (0.1646, 0.76), (0.0, 0.01, 0.08): (0.1663, 1.64),
@@ -92,12 +93,13 @@ def _variant(a: dict) -> str:
     return ", ".join(x for x in parts if x)
 
 
-def _binomial_se(p1: float, p2: float, n: int) -> float:
-    """Standard error of the difference of two independent error rates, each on n images."""
-    return math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n)
+def _binomial_se(p1: float, p2: float, n: int | None) -> float | None:
+    """Standard error of the difference of two independent error rates, each on n images
+    (None if the nets were not tested on the same number of images)."""
+    return None if n is None else math.sqrt((p1 * (1 - p1) + p2 * (1 - p2)) / n)
 
 
-def _noise_ablation(ann_runs: dict, models: dict, n: int) -> list[dict]:
+def _noise_ablation(ann_runs: dict, models: dict, n: int | None) -> list[dict]:
     """The nets of one length and seed side by side by training noise (ANN, hard-rate ANN and,
     where simulated, SNN), with the binomial standard error of each SNN difference from the
     sigma-0 net (test-set sampling only; seed-to-seed spread is in ``seed_spread``)."""
@@ -226,9 +228,9 @@ def main() -> None:
     # the two training recipes once on a short budget (recipe-<name>-<N>ep/), else as recorded
     recipes = [_recipe_run(d) for d in sorted(runs.glob("recipe-*"))
                if (d / "train_metrics.json").exists()] or old.get("recipe_comparison", [])
-    n_test = max(images)
+    n_test = images.pop() if len(images) == 1 else None  # None: none yet, or unequal counts
     r = {"dataset": "cifar10 (JPEG-decoded copy, lossy)", "net": "cifar10",
-         "train_images": 50000, "test_images": n_test if len(images) == 1 else None,
+         "train_images": 50000, "test_images": n_test,
          "test_order": "shuffled", "input_scale": "0-255 less the training mean image",
          "relu_error": relu_error, "relu_epochs": relu_epochs,
          "relu_runs": [relu_runs[k] for k in sorted(relu_runs)],
@@ -281,7 +283,9 @@ def main() -> None:
         for row in r["noise_ablation"]:
             cells = [" / ".join(_pct(n[k]) for k in ("ann_error", "ann_error_hard", "snn_error"))
                      if (n := row["nets"].get(s)) else "-" for s in ("0", "10", "20")]
-            diff = "; ".join(f"{s} Hz {100 * d['difference']:+.2f} pt (se {100 * d['binomial_se']:.2f})"
+            diff = "; ".join(f"{s} Hz {100 * d['difference']:+.2f} pt"
+                             + ("" if d["binomial_se"] is None
+                                else f" (se {100 * d['binomial_se']:.2f})")
                              for s, d in row.get("snn_minus_sigma0", {}).items()) or "-"
             lines.append(f"| {row['epochs']}{', ' + row['variant'] if row['variant'] else ''} | "
                          f"{row['seed']} | {' | '.join(cells)} | {diff} |")

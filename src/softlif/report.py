@@ -36,6 +36,8 @@ PAPER_ERRORS = {
     "imagenet": {"relu": 45.4, "softlif": 48.3, "snn": 48.2},
 }
 PAPER_MEAN_RATE_HZ = {"mnist": 9.67, "cifar10": 148.0, "imagenet": 93.3}
+# SPEC section 5: the paper's per-layer mean rates (Hz) of its CIFAR-10 net
+PAPER_LAYER_RATES_HZ = {"cifar10": [173.3, 99.0, 9.7, 7.2]}
 # CIFAR-10 noise ablation: training-noise sigma (Hz) -> (ANN error %, SNN error %).
 PAPER_NOISE_ABLATION = {"cifar10": {0.0: (15.89, 17.06), 10.0: (16.28, 16.46),
                                     20.0: (16.92, 17.04)}}

@@ -182,9 +182,10 @@ def register(sub: Any, datasets: list[str]) -> None:
     t.add_argument("--limit-train", type=positive_int("--limit-train"))
     t.add_argument("--limit-test", type=positive_int("--limit-test"))
     t.add_argument("--eval-images", type=positive_int("--eval-images"), metavar="N",
-                   help="after each epoch but the last, measure test error on the first N test "
-                        "images only (the last epoch: all of them); does not change the "
-                        "training, saves time on a CPU (default: all, every epoch)")
+                   help="after each epoch but the last, measure test error on N test images "
+                        "only, the first N of a fixed shuffled order (the last epoch: all of "
+                        "them); does not change the training, saves time on a CPU (default: "
+                        "all, every epoch)")
     t.add_argument("--out", default="runs/train", help="output folder")
     t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     t.add_argument("--init-from", metavar="CHECKPOINT",
