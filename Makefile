@@ -26,6 +26,7 @@ lint: setup
 	$(BIN)/ruff check src tests benchmarks scripts examples
 
 test: lint
+	$(BIN)/softlif machine
 	$(BIN)/python -m pytest
 
 bench: setup

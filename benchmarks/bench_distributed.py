@@ -29,6 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from softlif.hardware import record as machine_record
+
 
 def _softlif(procs: int, argv: list[str]) -> tuple[float, str]:
     cmd = [sys.executable, "-m", "softlif", *argv] if procs == 1 else [
@@ -86,7 +88,8 @@ def main() -> int:
         print(f"{'':12}{'':6}speed-up {out[part]['speedup']}x")
     print(f"simulation errors and rates identical: {same}")
     if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"machine": machine_record(), **out}, indent=2)
+                                   + "\n")
     return 0 if same else 1
 
 

@@ -31,6 +31,8 @@ from functools import partial
 import torch
 import torch.nn.functional as F
 
+from softlif.hardware import record as machine_record
+
 DENSITIES = (0.001, 0.003, 0.01, 0.02, 0.03, 0.05, 0.07, 0.1, 0.15)
 SHAPES = {"mnist fc (3136 -> 2000)": (3136, 2000), "imagenet fc6 (9216 -> 4096)": (9216, 4096),
           "imagenet fc7 (4096 -> 4096)": (4096, 4096)}
@@ -147,7 +149,7 @@ def main() -> None:
     rows += bench_convs(args.batch, g)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+            json.dump({"machine": machine_record(), "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_simulation import TARGET_RATES, scale_to_rates  # noqa: E402
 
+from softlif.hardware import record as machine_record
+
 # Hz, the paper's (SPEC section 5)
 RATES = {**TARGET_RATES, "imagenet": [178.1, 48.8, 26.6, 30.6, 35.6, 19.1, 10.7]}
 BATCH = {"imagenet": 4, "cifar10": 32, "mnist": 32}
@@ -91,7 +93,8 @@ def main() -> None:
         print(f"  {r['variant']:<22} {r['img_s']:8.4f} img/s {r['img_s'] / ceiling:6.2f}x "
               f"ceiling, peak RSS {r['peak_rss_gb']:.2f} GB{extra}")
     if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        Path(args.json).write_text(json.dumps({"machine": machine_record(), "rows": rows},
+                                              indent=2))
 
 
 if __name__ == "__main__":

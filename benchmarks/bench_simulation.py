@@ -17,9 +17,12 @@ paper's rates, printed below), T = 200 steps, batch 32:
   eager and stepped rows are dense too. The default runs blocks of steps layer after layer
   (``simulate(block_steps=None)``: each linear map sees a whole block's spikes as one batch,
   each layer's updates run as one compiled kernel per ``UNROLL_STEPS`` steps);
-  the eager, "stepped", "dense fc" and "per step" rows run one step at a time. The default
-  runs long-fan-in maps on spikes in split 8-bit integer arithmetic (``split_int8``, float32
-  accuracy); "float maps" and the rows above it keep them float32.
+  the eager, "stepped", "dense fc" and "per step" rows run one step at a time. Where the CPU
+  has int8 dot products (VNNI, AMX) the default runs long-fan-in maps on spikes in split 8-bit
+  integer arithmetic (``split_int8``, float32 accuracy), elsewhere float32 maps; "float maps"
+  and "split int8" force each, "no event-driven" turns the event-driven fc maps off, and
+  "blocks of 5" / "blocks of 25" set the block length, so each part of the default is
+  measured on and off on the machine that runs this (the header names the default there).
 * a breakdown of the default path's step: the linear maps on spikes alone vs everything else,
   and the speed each would allow alone (the measured limit of the speed targets).
 * snnTorch (a bench-only extra: ``pip install snntorch -c constraints-cpu.txt``) on the same
@@ -47,8 +50,17 @@ import time
 import torch
 
 from softlif.convert import SpikingNetwork, convert
+from softlif.hardware import machine
+from softlif.hardware import record as machine_record
 from softlif.networks import NETS, build
-from softlif.simulate import Simulator, _spike_inputs, auto_block_steps, run_steps, simulate
+from softlif.simulate import (
+    Simulator,
+    _spike_inputs,
+    auto_block_steps,
+    choose_kernels,
+    run_steps,
+    simulate,
+)
 from softlif.synapses import Synapse
 
 CPU = torch.device("cpu")
@@ -210,6 +222,11 @@ def snntorch_outputs(snn: SpikingNetwork, x: torch.Tensor, steps: int, batch: in
     return torch.cat(outs)
 
 
+def _net(name: str) -> SpikingNetwork:
+    spec = NETS[name]
+    return convert(build(spec, "softlif").eval(), spec.input_shape, Synapse("alpha", 0.005))
+
+
 def bench_net(name: str, n_images: int, steps: int, batch: int,
               device: torch.device = CPU) -> dict:
     torch.manual_seed(0)
@@ -240,6 +257,10 @@ def bench_net(name: str, n_images: int, steps: int, batch: int,
                       ("fused fp32 per step", {"fused": True, "block_steps": 1,
                                                "split_int8": False}),
                       ("fused fp32 float maps", {"fused": True, "split_int8": False}),
+                      ("fused fp32 split int8", {"fused": True, "split_int8": True}),
+                      ("fused fp32 no event-driven", {"fused": True, "event_driven": False}),
+                      ("fused fp32 blocks of 5", {"fused": True, "block_steps": 5}),
+                      ("fused fp32 blocks of 25", {"fused": True, "block_steps": 25}),
                       *gpu,
                       ("fused fp32", {"fused": True}),
                       ("fused bf16", {"fused": True, "precision": "bfloat16"})]:
@@ -314,6 +335,12 @@ def main() -> None:
                   f"{os.cpu_count()} cpus")
     print(f"torch {torch.__version__}, {where}; T = {args.steps} steps of 1 ms, "
           f"batch {args.batch}")
+    print(machine().line())
+    k = choose_kernels(device)
+    print(f"the default here (\"fused fp32\"): split int8 maps {'on' if k.split_int8 else 'off'}, "
+          f"event-driven fc maps below {k.event_crossover} input density, blocks of "
+          + ", ".join(f"{n}: {auto_block_steps(_net(n), args.batch)}" for n in args.nets)
+          + " steps")
     rows = []
     for name in args.nets:
         row = bench_net(name, args.images, args.steps, args.batch, device)
@@ -346,7 +373,7 @@ def main() -> None:
               f"{bd['rest_only_img_s']:.1f} img/s = {bd['rest_only_x_ceiling']:.2f}x")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(rows, f, indent=2)
+            json.dump({"machine": machine_record(), "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ more than the split's effect, so this benchmark alternates the two settings (def
 times the largest split map alone (float32 vs split) on the spike inputs recorded from one
 block of the simulation. Prints img/s per run and ms per block; ``--json`` writes them.
 
-    python benchmarks/bench_split_int8.py [--net cifar10] [--json results/bench_split_int8.json]
+    python benchmarks/bench_split_int8.py [--net cifar10] [--json results/avx2/bench_split_int8.json]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import torch
 from bench_event_driven import ms
 from bench_simulation import NETS, TARGET_RATES, Synapse, build, convert, scale_to_rates
 
+from softlif.hardware import record as machine_record
 from softlif.simulate import Simulator, _prepare_linear, _spike_inputs, simulate
 from softlif.split_int8 import SplitInt8Map, split_int8_map
 
@@ -76,7 +77,8 @@ def main() -> None:
               + f"; max |split - float32| {diff:.1e}")
         result["maps"].append({"stage": k, "ms_float32_split": times, "max_abs_difference": diff})
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+        Path(args.json).write_text(json.dumps({"machine": machine_record(), **result}, indent=2)
+                                   + "\n")
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ BAD = [
     ({"simulate": {"dt": 0}}, r"dt must be > 0"),
     ({"simulate": {"dt": 0.3}}, r"dt \(0.3 s\) must be shorter than the presentation time"),
     ({"simulate": {"synapse": "exp"}}, r"synapse must be one of none, lowpass, alpha"),
-    ({"simulate": {"precision": "fp16"}}, r"precision must be one of float32, bfloat16"),
+    ({"simulate": {"precision": "fp16"}}, r"precision must be one of auto, float32, bfloat16"),
     ({"simulate": {"batch_size": 2.0}}, r"batch_size must be an integer"),
     ({"sweep": {"taus": [0.005], "windows": [[0.1, 0.5]]}},
      r"windows\[0\] must satisfy 0 <= c0 < c1 <= the longest presentation time"),

@@ -113,7 +113,7 @@ class TrainSection:
     finetune_lr: float | None = None  # their peak lr; None = lr / 10
     seed: int = 0
     init: str | None = None  # default | paper; None = the recipe's
-    precision: str = "bfloat16"  # float32 | bfloat16
+    precision: str = "auto"  # auto | float32 | bfloat16 (auto: bf16 where native)
 
     def __post_init__(self) -> None:
         from .networks import NETS
@@ -139,7 +139,7 @@ class TrainSection:
         check_int("[train] seed", self.seed)
         if self.init is not None:
             check_choice("[train] init", self.init, ("default", "paper"))
-        check_choice("[train] precision", self.precision, ("float32", "bfloat16"))
+        check_choice("[train] precision", self.precision, ("auto", "float32", "bfloat16"))
         object.__setattr__(self, "weight_decay", wd)
         object.__setattr__(self, "noises", noises)
 

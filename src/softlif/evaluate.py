@@ -6,6 +6,7 @@ per-layer rates it measures feed the energy model (SPEC section 5).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -22,8 +23,9 @@ from .convert import SpikingNetwork, convert, verify
 from .distributed import ANN_CHUNK, current, sharded_chunks, simulate_sharded
 from .energy import energy_report
 from .errors import ConfigError
+from .hardware import machine
 from .networks import layer_table
-from .simulate import PRECISIONS, InitMode, Precision, SimResult
+from .simulate import PRECISIONS, InitMode, Precision, SimResult, choose_kernels
 from .synapses import Synapse
 
 
@@ -41,7 +43,7 @@ class SimSettings:
     init: InitMode = "zero"  # initial voltages: zero | uniform
     batch_size: int = 50  # streams simulated side by side
     fused: bool = True  # torch.compile the per-layer updates
-    precision: Precision = "float32"  # float32 | bfloat16 (linear maps on spikes) | float64
+    precision: Precision = "auto"  # auto (= float32) | float32 | bfloat16 (maps on spikes) | float64
     device: str = "cpu"  # torch device that runs the simulation: cpu | cuda | cuda:N
     float_maps: bool = False  # keep every map on spikes float32 (no split int8 maps)
     cuda_graph: bool = True  # on CUDA devices, replay blocks of steps as recorded CUDA graphs
@@ -252,6 +254,10 @@ def run_snn(ck: Checkpoint, images: torch.Tensor, labels: torch.Tensor, s: SimSe
         "images_per_second": len(images) / wall,
         "energy": report.to_dict(),
         "settings": s.__dict__,
+        # what ran: "auto" resolved and the kernels chosen on this machine, and the machine
+        "kernels": dataclasses.asdict(choose_kernels(
+            s.device, s.precision, split_int8=False if s.float_maps else None)),
+        "machine": machine().to_dict(),
     }
     return res, summary, snn
 

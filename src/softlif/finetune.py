@@ -20,7 +20,14 @@ from tqdm.auto import tqdm
 
 from .activations import RateNeuron, set_noise, set_smoothing
 from .ann import loader_error
-from .train import TrainConfig, TrainingError, lr_factor, make_optimizer, smoothing_at
+from .train import (
+    TrainConfig,
+    TrainingError,
+    lr_factor,
+    make_optimizer,
+    precision_line,
+    smoothing_at,
+)
 
 
 def fit(model: nn.Module, train_loader: Iterable, cfg: TrainConfig | None = None, *,
@@ -45,6 +52,8 @@ def fit(model: nn.Module, train_loader: Iterable, cfg: TrainConfig | None = None
                          "with softlif.train.RateTap and your layers' fan-outs")
     loss_fn = nn.functional.cross_entropy if loss_fn is None else loss_fn
     device = torch.device(device)
+    cfg = cfg.resolved(device)
+    log(precision_line(cfg))
     torch.manual_seed(cfg.seed)
     model.to(device)
     if cfg.noise_std is not None:
@@ -94,7 +103,7 @@ def fit(model: nn.Module, train_loader: Iterable, cfg: TrainConfig | None = None
         if neurons:
             set_smoothing(model, smoothing_at(cfg, g0, (epoch + 1) / cfg.epochs))
         record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss_sum / seen,
-                                  "seconds": wall}
+                                  "seconds": wall, "precision": cfg.precision}
         if test_loader is not None:
             record["test_error"] = loader_error(model, test_loader, "soft" if neurons else None)
             if neurons:

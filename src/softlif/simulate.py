@@ -57,6 +57,7 @@ from tqdm.auto import tqdm
 
 from .convert import SpikingNetwork
 from .graphed import GraphedSteps
+from .hardware import calibration, machine
 from .neurons import NeuronType, SchedulableNeuron, initial_voltage
 from .split_int8 import available as split_int8_available
 from .split_int8 import split_int8_map
@@ -64,8 +65,24 @@ from .synapses import SynapseState, synapse_step
 
 Tensor = torch.Tensor
 InitMode = Literal["zero", "uniform"]
-Precision = Literal["float32", "bfloat16", "float64"]
-PRECISIONS = ("float32", "bfloat16", "float64")
+Precision = Literal["auto", "float32", "bfloat16", "float64"]
+PRECISIONS = ("auto", "float32", "bfloat16", "float64")
+
+
+def sim_precision(precision: str) -> str:
+    """The simulation arithmetic ``precision`` asks for: ``"auto"`` is float32 on every device.
+
+    Unlike training, where bf16 autocast is within the noise of a run and is picked where the
+    device computes it natively (:func:`softlif.hardware.resolve_precision`), the bf16 linear
+    maps of a simulation round the weights, and the spikes deviate from the float64 reference
+    2-5x as much as float32's rounding floor (README, exactness table): ``"auto"`` keeps the
+    exact path and bf16 stays opt-in. What ``auto`` does choose per machine are the kernels:
+    split 8-bit maps where the CPU has int8 dot products, and the event-driven crossover
+    (:mod:`softlif.hardware`)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got "
+                         f"{precision!r}")
+    return "float32" if precision == "auto" else precision
 
 
 NeuronState = tuple[Tensor, ...]
@@ -178,6 +195,37 @@ def _readout_block(a: float, gain: float, i: Tensor, syn: SynapseState, bias: Te
     return syn
 
 
+@dataclass(frozen=True)
+class KernelChoice:
+    """The simulation kernels chosen for a device and precision (:func:`choose_kernels`)."""
+
+    precision: str  # the arithmetic ("auto" resolved)
+    event_crossover: float | None  # fc maps on spikes go event-driven below this density
+    split_int8: bool  # maps on 0/1 spikes in split 8-bit integer arithmetic
+
+
+def choose_kernels(device: torch.device | str, precision: str = "auto",
+                   event_driven: bool | None = None,
+                   split_int8: bool | None = None) -> KernelChoice:
+    """Which kernels a :class:`Simulator` on ``device`` runs; None asks for the default on
+    this machine:
+
+    * ``event_driven``: on for CPU (a GPU would synchronise every step to count the inputs),
+      below the crossover density measured once on this machine (:func:`event_crossover`);
+      not for bfloat16 maps (CPU sparse products have no bf16 kernel worth using);
+    * ``split_int8``: float32 on a CPU with int8 dot-product instructions (VNNI, AMX: faster
+      than float32 maps there; on an AVX2-only CPU the int8 products are emulated and the
+      three-part split loses, README "Speed"), where this torch build has the kernels."""
+    dev = torch.device(device)
+    precision = sim_precision(precision)
+    if event_driven is None:
+        event_driven = dev.type == "cpu"
+    crossover = event_crossover() if event_driven and precision != "bfloat16" else None
+    wanted = machine().native_int8_dot if split_int8 is None else bool(split_int8)
+    split = wanted and precision == "float32" and dev.type == "cpu" and split_int8_available()
+    return KernelChoice(precision, crossover, split)
+
+
 class Simulator:
     """Step-by-step spiking simulation of ``batch_size`` independent streams.
 
@@ -198,7 +246,7 @@ class Simulator:
         dt: float = 0.001,
         init: InitMode = "zero",
         fused: bool = False,
-        precision: Precision = "float32",
+        precision: Precision = "auto",
         device: torch.device | str | None = None,
         count_neurons: bool = True,
         closed_form: bool = True,
@@ -210,9 +258,7 @@ class Simulator:
             raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got "
-                             f"{precision!r}")
+        precision = cast(Precision, sim_precision(precision))
         if init not in ("zero", "uniform"):
             raise ValueError(f"init must be 'zero' or 'uniform', got {init!r}")
         self.net = net
@@ -253,13 +299,9 @@ class Simulator:
                               for st in stages]
         # event-driven fully connected maps on spike inputs (float32/float64: CPU sparse
         # products have no bfloat16 kernel worth using)
-        if event_driven is None:  # on where measured faster: CPU (a GPU would sync per step)
-            event_driven = self.device.type == "cpu"
-        crossover = EVENT_CROSSOVER if event_driven and precision != "bfloat16" else None
-        # maps on plain 0/1 spikes in split 8-bit integer arithmetic (softlif.split_int8:
-        # float32 accuracy), float32 mode on CPU only (None: wherever that holds)
-        self.split_int8 = (split_int8 is None or bool(split_int8)) and precision == "float32" \
-            and self.device.type == "cpu" and split_int8_available()
+        kernels = choose_kernels(self.device, precision, event_driven, split_int8)
+        crossover = kernels.event_crossover
+        self.split_int8 = kernels.split_int8
         self.linears: list[nn.Module] = [
             _prepare_linear(st.linear, self.device, d,
                             crossover if self.spike_sources[k] and -1 not in st.sources
@@ -721,10 +763,12 @@ def _prepare_linear(m: nn.Module, device: torch.device, dtype: torch.dtype,
     return m
 
 
-#: Input density below which a fully connected layer sums only its active inputs' weights
-#: (``benchmarks/bench_event_driven.py``: the sparse product wins below 5-7% on this CPU for
-#: the paper's fc layers, by 1.2x at 5%, 4-6x at 1%; 4% keeps a margin).
-EVENT_CROSSOVER = 0.04
+def event_crossover() -> float:
+    """Input density below which a fully connected layer on spikes sums only its active
+    inputs' weights: measured once per machine and cached (:func:`softlif.hardware.calibration`;
+    ``benchmarks/bench_event_driven.py`` measures it on the paper's layers: 5-7% on an AMX
+    Xeon, where a constant 4% was used before)."""
+    return calibration().event_crossover
 
 
 class EventDrivenLinear(nn.Module):
@@ -854,7 +898,7 @@ def simulate(
     stream_length: int | None = None,
     init: InitMode = "zero",
     fused: bool = False,
-    precision: Precision = "float32",
+    precision: Precision = "auto",
     keep_neuron_counts: int = 0,
     progress: bool = False,
     device: torch.device | str | None = None,
@@ -877,14 +921,18 @@ def simulate(
     closed form of a constant current where the neuron type offers it (LIF with
     ``tau_ref >= dt``): the step integrator's spikes without its exp and log per step.
     event_driven: fully connected maps on spikes sum only the active inputs' weights in steps
-    where fewer than ``EVENT_CROSSOVER`` of their inputs are nonzero (:class:`EventDrivenLinear`;
-    exact up to float summation order); None (default): on for CPU, off for GPUs.
+    where fewer than :func:`event_crossover` of their inputs are nonzero (measured once on this
+    machine; :class:`EventDrivenLinear`; exact up to float summation order); None (default): on
+    for CPU, off for GPUs.
     block_steps: steps run layer after layer as one block (:func:`run_steps`: each linear map
     sees the spikes of the whole block as one batch); 1 runs step by step (:func:`step`);
     None (default): :func:`auto_block_steps`.
     split_int8: linear maps on 0/1 spikes (pooling then one conv or fully connected layer) in
     8-bit integer arithmetic with each weight split in three parts, to float32 accuracy
-    (:mod:`softlif.split_int8`); None (default): on for ``precision="float32"`` on CPU.
+    (:mod:`softlif.split_int8`); None (default): on for float32 on a CPU with int8 dot-product
+    instructions (VNNI, AMX; :attr:`softlif.hardware.Machine.native_int8_dot`).
+    precision: ``"auto"`` (default) = ``"float32"`` (:func:`sim_precision`); ``"bfloat16"``
+    linear maps on spikes (faster where native, not exact); ``"float64"`` the reference.
     cuda_graph: each block of steps replayed as one recorded CUDA graph
     (:mod:`softlif.graphed`: the same kernels without a launch from Python each); None
     (default): on for CUDA devices.
@@ -892,6 +940,7 @@ def simulate(
     n = images.shape[0]
     if n == 0:
         raise ValueError("no images to simulate")
+    precision = cast(Precision, sim_precision(precision))
     steps = int(round(presentation_time / dt))
     if steps < 1 or abs(steps * dt - presentation_time) > 1e-9 * max(1.0, presentation_time):
         raise ValueError(

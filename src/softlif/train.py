@@ -44,14 +44,15 @@ from .data.batches import iter_batches, split_labels
 from .distributed import World, all_reduce_sum, current, dist_barrier, gather_objects
 from .errors import SoftlifError
 from .evaluate import test_indices
+from .hardware import REQUESTED_PRECISIONS, machine, resolve_precision
 from .layers import LocallyConnected2d
 from .networks import NetSpec, build, init_paper, layer_table, spec_to_dict
 from .neurons import IF, NOISE_MODELS, NeuronType, NoiseModel, with_params
 
 Recipe = Literal["paper", "adam"]
 Init = Literal["default", "paper"]
-Precision = Literal["float32", "bfloat16"]
-PRECISIONS: tuple[str, ...] = ("float32", "bfloat16")
+Precision = Literal["auto", "float32", "bfloat16"]
+PRECISIONS: tuple[str, ...] = REQUESTED_PRECISIONS
 
 # Keys added to TrainConfig after checkpoints were first written, with the value that
 # reproduces what those older runs did (so that they still resume).
@@ -83,8 +84,11 @@ class TrainConfig:
     init: Init | None = None
     # arithmetic of the training steps: "bfloat16" runs the linear layers under CPU/CUDA
     # autocast (weights, optimizer state and the rate nonlinearity stay float32); evaluation
-    # is always float32. Default from benchmarks/bench_training.py (see README).
-    precision: Precision = "bfloat16"
+    # is always float32. "auto": bfloat16 where the device computes it natively (CUDA with bf16,
+    # a CPU with AMX or AVX512-BF16: softlif.hardware), float32 elsewhere. A run resolves it
+    # (``resolved``): then this is the precision used and ``precision_requested`` what was asked.
+    precision: Precision = "auto"
+    precision_requested: Precision | None = None
     # energy-aware training: this times the expected synaptic events per second per image (in
     # millions, the energy model's paper convention: every neuron's rate times its fan-out)
     # is added to the loss; 0 = off
@@ -95,9 +99,11 @@ class TrainConfig:
             object.__setattr__(self, "init", "paper" if self.recipe == "paper" else "default")
         if self.init not in ("default", "paper"):
             raise ValueError(f"init must be 'default' or 'paper', got {self.init!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got "
-                             f"{self.precision!r}")
+        for name in ("precision", "precision_requested"):
+            value = getattr(self, name)
+            if value not in PRECISIONS and not (name == "precision_requested" and value is None):
+                raise ValueError(f"{name} must be one of {', '.join(PRECISIONS)}, got "
+                                 f"{value!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("epochs and batch_size must be >= 1")
         if self.recipe not in ("paper", "adam"):
@@ -114,6 +120,22 @@ class TrainConfig:
         if not (self.rate_penalty >= 0 and math.isfinite(self.rate_penalty)):
             raise ValueError(f"rate_penalty must be a finite number >= 0, got "
                              f"{self.rate_penalty!r}")
+
+
+    def resolved(self, device: str | torch.device = "cpu") -> TrainConfig:
+        """This config as run on ``device``: ``precision`` the one used (``"auto"`` resolved by
+        :func:`softlif.hardware.resolve_precision`), ``precision_requested`` the one asked
+        for. Resolving again (on another device) starts from what was asked."""
+        asked = self.precision_requested or self.precision
+        return dataclasses.replace(self, precision=resolve_precision(asked, device),
+                                   precision_requested=asked)
+
+
+def precision_line(cfg: TrainConfig) -> str:
+    """One log line: the precision a resolved config uses, why, and the machine."""
+    asked = cfg.precision_requested or cfg.precision
+    why = "asked" if asked != "auto" else "auto"
+    return f"precision {cfg.precision} ({why}); {machine().line()}"
 
 
 def check_rate_penalty(rate_penalty: float, activation: str) -> None:
@@ -255,6 +277,8 @@ def train(
     ``test_images``). Evaluation does not change the training, only the time it takes.
     """
     check_rate_penalty(cfg.rate_penalty, activation)
+    cfg = cfg.resolved(device)
+    log(precision_line(cfg))
     world = current()
     # under torchrun, dropout, training noise and augmentation draw from per-rank seeds (rank
     # 0's are one process's); the permutation generator ``gen`` is the same on every rank
@@ -321,7 +345,7 @@ def train(
 
     if resume and checkpoint_path is not None and Path(checkpoint_path).exists():
         prev = load_checkpoint(checkpoint_path)
-        if ({**_LEGACY_CONFIG, **prev.config} != _config_dict(cfg)
+        if (_as_asked({**_LEGACY_CONFIG, **prev.config}) != _as_asked(_config_dict(cfg))
                 or spec_to_dict(prev.spec) != spec_to_dict(spec)):
             raise TrainingError(
                 f"{checkpoint_path} was written with another configuration; use a new output "
@@ -416,7 +440,8 @@ def train(
         record: dict[str, Any] = {"epoch": epoch + 1, "train_loss": loss_sum / seen,
                                   "test_error": error_rate(predict(model, ev_split, pre,
                                                                 workers=workers), ev_y),
-                                  "test_images": len(ev_y), "seconds": wall}
+                                  "test_images": len(ev_y), "seconds": wall,
+                                  "precision": cfg.precision}
         if tap is not None:  # this rank's images: the rates the penalty saw (noise included)
             record["train_msynops_per_s"] = synops_sum / max(seen_local, 1)
         if neuron is not None:
@@ -429,6 +454,7 @@ def train(
             state_dict=_to_cpu(model.state_dict()),
             config=_config_dict(cfg),
             metrics={"history": history, "train_seconds": wall, "final_smoothing": g_now,
+                     "machine": machine().to_dict(),
                      **({"world_size": world.size, "rank_seeds": {
                          "dropout": [cfg.seed + RANK_SEED_STRIDE * r for r in range(world.size)],
                          "noise": [cfg.seed + 2 + RANK_SEED_STRIDE * r
@@ -525,5 +551,13 @@ def _to_cpu(obj: Any) -> Any:
 def _config_dict(cfg: TrainConfig) -> dict[str, Any]:
     d = dataclasses.asdict(cfg)
     d["weight_decay"] = list(cfg.weight_decay)
+    return d
+
+
+def _as_asked(config: dict[str, Any]) -> dict[str, Any]:
+    """A config dict with the precision as asked (``"auto"`` may resolve differently on the
+    machine that resumes a run: that is the same run)."""
+    d = dict(config)
+    d["precision"] = d.pop("precision_requested", None) or d["precision"]
     return d
 

@@ -1,5 +1,5 @@
 """The ``softlif`` command line: ``softlif demo``, ``train``, ``simulate``, ``sweep``, ``diagnose``,
-``energy``, ``info``, ``figures``, ``calibrate``, ``reproduce``, ``download``.
+``energy``, ``info``, ``figures``, ``calibrate``, ``reproduce``, ``download``, ``machine``.
 
 Every command prints a short human-readable table, or JSON with ``--json``. Errors (see
 :mod:`softlif.errors`): bad arguments or configuration exit with status 2 and one line naming
@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 
 from ..errors import SoftlifError
-from . import demo, download, energy, reproduce, simulate, train
+from . import demo, download, energy, machine, reproduce, simulate, train
 from .common import EXIT_ERROR, EXIT_OK, CliError, UsageError
 
 __all__ = ["CliError", "UsageError", "build_parser", "main"]
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     datasets = ["embedded-mnist", *DATASETS]
-    for module in (demo, train, simulate, energy, reproduce, download):
+    for module in (demo, train, simulate, energy, reproduce, download, machine):
         module.register(sub, datasets)
     return p
 

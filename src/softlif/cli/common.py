@@ -259,6 +259,15 @@ def load_ck(path: str) -> Any:
     return load_checkpoint(path)
 
 
+def add_train_precision_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16"], default="auto",
+                   help="arithmetic of the training steps: bfloat16 autocast for the linear "
+                        "layers (the rate nonlinearity, weights and evaluation stay float32) or "
+                        "float32 throughout; auto (default): bfloat16 where the device computes "
+                        "it natively (CUDA with bf16, a CPU with AMX or AVX512-BF16), else "
+                        "float32")
+
+
 def add_sim_args(p: argparse.ArgumentParser, c0_default: float | None = None) -> None:
     p.add_argument("--synapse", choices=["alpha", "lowpass", "none"], default="alpha")
     p.add_argument("--tau-s", type=nonneg_float("--tau-s"), default=0.005,
@@ -274,9 +283,12 @@ def add_sim_args(p: argparse.ArgumentParser, c0_default: float | None = None) ->
     p.add_argument("--init", choices=["zero", "uniform"], default="zero",
                    help="initial membrane voltages")
     p.add_argument("--batch-size", type=positive_int("--batch-size"), default=50)
-    p.add_argument("--precision", choices=["float32", "bfloat16", "float64"], default="float32",
-                   help="float32 (default), bfloat16 linear maps on spikes (faster, changes "
-                        "results), or float64 (the slow reference)")
+    p.add_argument("--precision", choices=["auto", "float32", "bfloat16", "float64"],
+                   default="auto",
+                   help="arithmetic of the simulation: auto (default) is float32, the exact "
+                        "path on every device; bfloat16 linear maps on spikes (faster where "
+                        "the device computes bf16 natively, changes results); float64 (the "
+                        "slow reference)")
     p.add_argument("--no-fuse", action="store_true", help="do not torch.compile the updates")
     p.add_argument("--float-maps", action="store_true",
                    help="keep every linear map on spikes in float32 (by default long maps run "

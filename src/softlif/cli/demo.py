@@ -11,12 +11,13 @@ from ..io import write_json_atomic
 from .common import (
     EXIT_OK,
     add_device_arg,
+    add_train_precision_arg,
     cli_options,
     emit,
     load_data,
     positive_int,
 )
-from .simulate import format_sim_summary
+from .simulate import format_sim_summary, kernels_line
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -29,7 +30,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     train_split, test_split, pre = load_data("embedded-mnist", None)
-    cfg = TrainConfig(epochs=args.epochs, seed=args.seed)
+    cfg = TrainConfig(epochs=args.epochs, seed=args.seed,
+                      precision=args.precision).resolved(args.device)
     sim = SimSettings(presentation_time=0.2, c0=0.12, c1=0.2, batch_size=50,
                       fused=not args.no_fuse, device=args.device)
     if not args.no_fuse:
@@ -37,6 +39,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     write_json_atomic(out / "config.json", {**cli_options(args), "train_config": cfg.__dict__,
                                             "sim_settings": sim.__dict__})
     log = (lambda s: None) if args.json else (lambda s: print(s, file=sys.stderr))
+    log(kernels_line(sim))
     r = run_experiment(get_spec("mnist"), "embedded MNIST subset", train_split, test_split, pre,
                        cfg, sim, out, n_test=args.images, progress=not args.no_progress, log=log)
     save_results(r, out, "softlif demo: the paper's MNIST net on the embedded MNIST subset",
@@ -68,6 +71,7 @@ def register(sub: Any, datasets: list[str]) -> None:
     m.add_argument("--seed", type=int, default=0)
     m.add_argument("--out", default="softlif-demo", help="output folder")
     m.add_argument("--no-fuse", action="store_true", help="do not torch.compile kernels")
+    add_train_precision_arg(m)
     add_device_arg(m)
     m.add_argument("--no-progress", action="store_true")
     m.add_argument("--json", action="store_true")

@@ -70,6 +70,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         raise UsageError("--figures needs --out")
     ck = load_ck(args.checkpoint)
     x, y = load_test_data(args, ck)
+    if is_main():
+        print(kernels_line(s), file=sys.stderr)
     keep = min(100, len(x)) if args.figures else 0
     res, summary, snn = run_snn(ck, x, y, s, keep_neuron_counts=keep,
                                 progress=not args.no_progress)
@@ -95,6 +97,18 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         write_json_atomic(out / "simulate.json", summary)
     emit(args, summary, lambda: format_sim_summary(summary))
     return EXIT_OK
+
+
+def kernels_line(s: Any) -> str:
+    """One line for the start of a simulation: the arithmetic and kernels chosen here."""
+    from ..hardware import machine
+    from ..simulate import choose_kernels
+
+    k = choose_kernels(s.device, s.precision, split_int8=False if s.float_maps else None)
+    crossover = (f"event-driven fc maps below {100 * k.event_crossover:.2g}% input density"
+                 if k.event_crossover is not None else "dense fc maps")
+    return (f"simulation: {k.precision}, split int8 maps {'on' if k.split_int8 else 'off'}, "
+            f"{crossover}; {machine().line()}")
 
 
 def format_sim_summary(s: dict[str, Any]) -> str:

@@ -14,6 +14,7 @@ from .common import (
     UsageError,
     add_data_args,
     add_device_arg,
+    add_train_precision_arg,
     cli_options,
     emit,
     float_list,
@@ -42,8 +43,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         anneal_fraction=args.anneal_fraction, seed=args.seed,
         weight_decay=tuple(args.weight_decay), init_from=args.init_from, init=args.init,
         rate_penalty=args.rate_penalty,
-        **({"precision": args.precision} if args.precision else {}),
-    )
+        precision=args.precision,
+    ).resolved(args.device)  # config.json records the precision used and the one asked
     try:  # before any data is read
         check_rate_penalty(args.rate_penalty, args.activation)
     except ValueError as e:
@@ -76,6 +77,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if is_main():
         write_json_atomic(out / "train_metrics.json", ck.metrics)
     short = dict(summary)
+    short.pop("machine", None)  # in the JSON; the log's first line named it
     if "init_from" in short:  # the text form names the start, the JSON has all of it
         short["init_from"] = f"{args.init_from} (after {short['init_from']['epochs']} epochs)"
     emit(args, summary, lambda: "\n".join(f"{k:>18}: {v}" for k, v in short.items()))
@@ -166,10 +168,7 @@ def register(sub: Any, datasets: list[str]) -> None:
     t.add_argument("--init", choices=["default", "paper"],
                    help="initial weights: PyTorch's default, or the authors' Gaussian initW per "
                         "layer (default: paper for --recipe paper, else default)")
-    t.add_argument("--precision", choices=["float32", "bfloat16"],
-                   help="arithmetic of the training steps: bfloat16 autocast for the linear "
-                        "layers (default; the rate nonlinearity, weights and evaluation stay "
-                        "float32) or float32 throughout")
+    add_train_precision_arg(t)
     t.add_argument("--crop", type=positive_int("--crop"),
                    help="random crops of this side in training, the centre crop at test "
                         "(default: the paper's for its data sets, none for your own)")
