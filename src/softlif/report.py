@@ -129,12 +129,14 @@ def run_experiment(
     c0s: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1),
     progress: bool = True,
     log=print,
+    eval_images: int | None = None,
 ) -> dict[str, Any]:
     """Train a soft-LIF net on ``sim.device``, then :func:`evaluate_checkpoint` it; returns the
-    results dict (also the basis of the Markdown report)."""
+    results dict (also the basis of the Markdown report). ``eval_images``: test images of the
+    per-epoch evaluations but the last (:func:`softlif.train.train`; None: all)."""
     t0 = time.perf_counter()
     ck = train(spec, train_split, test_split, pre, cfg, checkpoint_path=out / "checkpoint.pt",
-               progress=progress, log=log, device=sim.device)
+               progress=progress, log=log, device=sim.device, eval_images=eval_images)
     n = len(test_split) if n_test is None else min(n_test, len(test_split))
     results = evaluate_checkpoint(ck, dataset, len(train_split),
                                   torch.from_numpy(test_split.images[:n]),

@@ -291,8 +291,9 @@ def add_sim_args(p: argparse.ArgumentParser, c0_default: float | None = None) ->
                         "slow reference)")
     p.add_argument("--no-fuse", action="store_true", help="do not torch.compile the updates")
     p.add_argument("--float-maps", action="store_true",
-                   help="keep every linear map on spikes in float32 (by default long maps run "
-                        "in split 8-bit integer arithmetic on CPU, to float32 accuracy)")
+                   help="keep every linear map on spikes in float32 (by default, on a CPU "
+                        "with int8 dot products (VNNI, AMX), long maps run in split 8-bit "
+                        "integer arithmetic, to float32 accuracy; `softlif machine` says)")
     p.add_argument("--no-cuda-graph", action="store_true",
                    help="on a CUDA device, launch every kernel from Python instead of replaying "
                         "each block of steps as a recorded CUDA graph")
