@@ -100,12 +100,10 @@ class Machine:
     def line(self) -> str:
         """One line for logs: the CPU, what torch uses of it, and the native precisions."""
         cap = f", oneDNN capped at {self.onednn_max_isa}" if self.onednn_max_isa else ""
-        extra = "".join(f" {f}" for f in self.flags if f != "avx2")
         gpu = f"; CUDA: {self.cuda_device}" if self.cuda_device else ""
         return (f"CPU: {self.cpu_model} ({self.threads} threads), torch {self.torch_version} "
-                f"capability {self.capability}{cap}; flags: avx2{extra if extra else ''}"
-                f"{'' if 'avx2' in self.flags else ' (no avx2)'}; bf16 "
-                f"{'native' if self.native_bf16 else 'emulated'}, int8 dot product "
+                f"capability {self.capability}{cap}; flags: {' '.join(self.flags) or 'none'}; "
+                f"bf16 {'native' if self.native_bf16 else 'emulated'}, int8 dot product "
                 f"{'native' if self.native_int8_dot else 'none'}{gpu}")
 
 
