@@ -203,6 +203,13 @@ class KernelChoice:
     event_crossover: float | None  # fc maps on spikes go event-driven below this density
     split_int8: bool  # maps on 0/1 spikes in split 8-bit integer arithmetic
 
+    def describe(self) -> str:
+        """One line for logs, e.g. "float32, split int8 maps off, event-driven fc maps below
+        4.5% input density"."""
+        fc = (f"event-driven fc maps below {100 * self.event_crossover:.2g}% input density"
+              if self.event_crossover is not None else "dense fc maps")
+        return f"{self.precision}, split int8 maps {'on' if self.split_int8 else 'off'}, {fc}"
+
 
 def choose_kernels(device: torch.device | str, precision: str = "auto",
                    event_driven: bool | None = None,

@@ -44,14 +44,14 @@ from .data.batches import iter_batches, split_labels
 from .distributed import World, all_reduce_sum, current, dist_barrier, gather_objects
 from .errors import SoftlifError
 from .evaluate import test_indices
-from .hardware import REQUESTED_PRECISIONS, machine, resolve_precision
+from .hardware import REQUESTED_PRECISIONS, RequestedPrecision, machine, resolve_precision
 from .layers import LocallyConnected2d
 from .networks import NetSpec, build, init_paper, layer_table, spec_to_dict
 from .neurons import IF, NOISE_MODELS, NeuronType, NoiseModel, with_params
 
 Recipe = Literal["paper", "adam"]
 Init = Literal["default", "paper"]
-Precision = Literal["auto", "float32", "bfloat16"]
+Precision = RequestedPrecision
 PRECISIONS: tuple[str, ...] = REQUESTED_PRECISIONS
 
 # Keys added to TrainConfig after checkpoints were first written, with the value that
@@ -120,7 +120,6 @@ class TrainConfig:
         if not (self.rate_penalty >= 0 and math.isfinite(self.rate_penalty)):
             raise ValueError(f"rate_penalty must be a finite number >= 0, got "
                              f"{self.rate_penalty!r}")
-
 
     def resolved(self, device: str | torch.device = "cpu") -> TrainConfig:
         """This config as run on ``device``: ``precision`` the one used (``"auto"`` resolved by

@@ -28,10 +28,7 @@ def cmd_machine(args: argparse.Namespace) -> int:
     def text() -> str:
         lines = [info.line(),
                  f"on {args.device}: training precision auto -> "
-                 f"{payload['training_precision_auto']}; simulation float32, split int8 maps "
-                 f"{'on' if kernels.split_int8 else 'off'}, event-driven fc maps "
-                 + (f"below {100 * kernels.event_crossover:.2g}% input density"
-                    if kernels.event_crossover is not None else "off")]
+                 f"{payload['training_precision_auto']}; simulation {kernels.describe()}"]
         if cal is not None:
             lines.append(f"calibration ({cal.seconds * 1e3:.0f} ms when measured): dense "
                          f"{cal.dense_ms:.2f} ms, sparse {cal.sparse_ms:.2f} ms; cached in "

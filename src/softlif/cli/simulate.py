@@ -105,10 +105,7 @@ def kernels_line(s: Any) -> str:
     from ..simulate import choose_kernels
 
     k = choose_kernels(s.device, s.precision, split_int8=False if s.float_maps else None)
-    crossover = (f"event-driven fc maps below {100 * k.event_crossover:.2g}% input density"
-                 if k.event_crossover is not None else "dense fc maps")
-    return (f"simulation: {k.precision}, split int8 maps {'on' if k.split_int8 else 'off'}, "
-            f"{crossover}; {machine().line()}")
+    return f"simulation: {k.describe()}; {machine().line()}"
 
 
 def format_sim_summary(s: dict[str, Any]) -> str:
