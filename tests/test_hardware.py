@@ -5,6 +5,7 @@ holds on whichever CPU runs the suite; the emulation switches are tested on the 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import json
 import os
@@ -143,6 +144,22 @@ def test_calibration_is_measured_once_and_cached(monkeypatch, tmp_path):
     monkeypatch.setattr(hardware, "_CALIBRATIONS", {})
     hardware.calibration()
     assert len(calls) == 2 and json.loads(path.read_text())["calibration"]["event_crossover"]
+
+
+def test_compiled_kernels_are_cached_per_machine(as_machine, monkeypatch, tmp_path):
+    # torch keys its kernel cache without ATEN_CPU_CAPABILITY: a kernel compiled with AVX-512
+    # and reused under the AVX2 cap diverged training; each machine gets its own folder
+    monkeypatch.setenv("SOFTLIF_CACHE", str(tmp_path))
+    folders = []
+    for m in (AMX, AVX2, dataclasses.replace(AMX, capability="AVX2", onednn_max_isa="AVX2")):
+        monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+        as_machine(m)
+        folders.append(hardware.compile_cache())
+        assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(folders[-1])
+        assert folders[-1].parent == tmp_path / "inductor"
+    assert len(set(folders)) == 3
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))  # the user's choice
+    assert hardware.compile_cache() == tmp_path / "mine"
 
 
 def test_calibrated_crossover_separates_the_faster_product():

@@ -15,6 +15,7 @@ from typing import Literal
 import torch
 from torch import nn
 
+from .hardware import compile_cache
 from .neurons import NeuronType, with_params
 from .synapses import periodic_train
 
@@ -113,6 +114,7 @@ def use_fused_kernels(enabled: bool = True) -> None:
     the same, up to float rounding. See benchmarks/bench_training.py for the speed-up.
     """
     if enabled and not _COMPILED:
+        compile_cache()  # kernels cached per machine (capability caps included)
         # one compiled kernel per activation shape (train, eval, last partial batch, per layer):
         # more than dynamo's default limit of 8 for the larger nets
         cfg = torch._dynamo.config

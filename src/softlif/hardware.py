@@ -280,6 +280,24 @@ def _read_cached(path: Path) -> Calibration | None:
     return cal if lo <= cal.event_crossover <= hi else None
 
 
+def compile_cache() -> Path:
+    """Point torch.compile's kernel cache at a folder of this machine's own (CPU model,
+    capability caps, flags, threads, torch version) unless ``$TORCHINDUCTOR_CACHE_DIR`` is
+    set, and return the folder in use.
+
+    PyTorch keys its on-disk kernel cache without the capability caps: a kernel compiled with
+    AVX-512 and loaded again under ``ATEN_CPU_CAPABILITY=avx2`` (the emulation of an AVX2
+    machine) made soft-LIF training diverge within ten steps on an AVX-512 EPYC (torch 2.13);
+    the same happens to a cache folder shared by machines of different CPUs. Called by the
+    functions that compile (:func:`softlif.activations.use_fused_kernels`, fused simulation);
+    it sets ``$TORCHINDUCTOR_CACHE_DIR`` in this process, once, and never moves one a user set.
+    """
+    if not os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+        folder = cache_dir() / "inductor" / _cache_key(machine())
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(folder)
+    return Path(os.environ["TORCHINDUCTOR_CACHE_DIR"])
+
+
 _CALIBRATIONS: dict[Path, Calibration] = {}
 
 

@@ -57,7 +57,7 @@ from tqdm.auto import tqdm
 
 from .convert import SpikingNetwork
 from .graphed import GraphedSteps
-from .hardware import calibration, machine
+from .hardware import calibration, compile_cache, machine
 from .neurons import NeuronType, SchedulableNeuron, initial_voltage
 from .split_int8 import available as split_int8_available
 from .split_int8 import split_int8_map
@@ -319,6 +319,8 @@ class Simulator:
         # fused=True compiles each layer's synapse + neuron + counting update into one kernel
         # (per step, and per UNROLL_STEPS steps for blocks); the linear maps stay eager
         # (oneDNN convs and channels-last pooling beat their compiled versions on CPU).
+        if fused:
+            compile_cache()  # kernels cached per machine (capability caps included)
         wrap = torch.compile if fused else (lambda f: f)
         self._input_update = wrap(_input_layer_update)
         self._scheduled_update = wrap(_scheduled_layer_update)
