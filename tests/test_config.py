@@ -33,7 +33,7 @@ BAD = [
     ({"train": {"weight_decay": [0.0, -0.1]}}, r"weight_decay\[1\] must be >= 0"),
     ({"train": {"noises": []}}, r"\[train\] noises must not be empty"),
     ({"train": {"noises": [10.0, float("inf")]}}, r"noises\[1\] must be finite"),
-    ({"train": {"recipe": "adan"}}, r"recipe must be one of adam, paper; got 'adan' "
+    ({"train": {"recipe": "adan"}}, r"recipe must be one of paper, paper-exp, adam, modern; got 'adan' "
                                     r"\(did you mean 'adam'\?\)"),
     ({"train": {"anneal_fraction": 1.5}}, r"anneal_fraction must be <= 1"),
     ({"train": 5}, r"\[train\] must be a table"),

@@ -38,8 +38,15 @@ def test_learning_rate_schedules():
     assert lr_factor(adam, 0.0) == pytest.approx(0.1)  # warm-up starts at a tenth
     assert lr_factor(adam, 0.1) == pytest.approx(1.0)  # peak after 10%
     assert lr_factor(adam, 1.0) == pytest.approx(0.01)
-    paper = TrainConfig(recipe="paper", lr_final_ratio=0.01)
-    assert lr_factor(paper, 0.0) == 1.0 and lr_factor(paper, 0.5) == pytest.approx(0.1)
+    paper_exp = TrainConfig(recipe="paper-exp", lr_final_ratio=0.01)
+    assert lr_factor(paper_exp, 0.0) == 1.0 and lr_factor(paper_exp, 0.5) == pytest.approx(0.1)
+    paper = TrainConfig(recipe="paper")  # constant within an epoch: the plan's multiplier
+    assert lr_factor(paper, 0.3) == 1.0 and lr_factor(paper, 0.99, epoch_mult=0.01) == 0.01
+    assert paper.lr == 1e-3 and TrainConfig(recipe="adam").lr == 2e-3  # the recipes' own
+    modern = TrainConfig(recipe="modern")
+    assert (modern.label_smoothing, modern.ema_decay, modern.mean_crop) == (0.1, 0.999,
+                                                                             "aligned")
+    assert (paper.label_smoothing, paper.ema_decay, paper.mean_crop) == (0.0, 0.0, "centre")
 
 
 def test_weight_decay_on_weights_only_and_bias_learning_rate():
@@ -60,8 +67,8 @@ def tiny_mnist():
 
 
 def _train(data, cfg, path=None, **kw):
-    return train(get_spec("mnist"), *data, cfg, checkpoint_path=path, progress=False,
-                 log=lambda s: None, **kw)
+    kw.setdefault("log", lambda s: None)
+    return train(get_spec("mnist"), *data, cfg, checkpoint_path=path, progress=False, **kw)
 
 
 def test_resume_after_an_interruption_repeats_the_uninterrupted_run(tiny_mnist, tmp_path):
@@ -86,6 +93,42 @@ def test_resume_after_an_interruption_repeats_the_uninterrupted_run(tiny_mnist, 
     # resuming with other settings is refused rather than mixing two runs
     with pytest.raises(TrainingError, match="another configuration"):
         _train(tiny_mnist, TrainConfig(epochs=3, batch_size=64), path, resume=True)
+
+
+def test_paper_recipe_trains_on_80_percent_first_and_resumes_exactly(tiny_mnist, tmp_path):
+    cfg = TrainConfig(recipe="paper", epochs=4, batch_size=64, lr=1e-3)
+    whole = _train(tiny_mnist, cfg)
+    # 4 epochs of the authors' 520: one per phase, the first on 80% of the 256 images
+    assert [h["train_images"] for h in whole.metrics["history"]] == [205, 256, 256, 256]
+    path = tmp_path / "checkpoint.pt"
+    with pytest.raises(KeyboardInterrupt):
+        _train(tiny_mnist, cfg, path, log=_stop_after(2))
+    resumed = _train(tiny_mnist, cfg, path, resume=True)
+    for k, v in whole.state_dict.items():
+        assert torch.equal(v, resumed.state_dict[k]), k
+
+
+def test_modern_recipe_saves_the_average_and_resumes_exactly(tiny_mnist, tmp_path):
+    cfg = TrainConfig(recipe="modern", epochs=3, batch_size=64, lr=0.01)
+    whole = _train(tiny_mnist, cfg)
+    raw = whole.train_state["model"]
+    assert whole.train_state["ema_steps"] == 3 * 4
+    assert any(not torch.equal(raw[k], v) for k, v in whole.state_dict.items())
+    path = tmp_path / "checkpoint.pt"
+    with pytest.raises(KeyboardInterrupt):
+        _train(tiny_mnist, cfg, path, log=_stop_after(1))
+    resumed = _train(tiny_mnist, cfg, path, resume=True)
+    for k, v in whole.state_dict.items():  # the average and the raw weights both continue
+        assert torch.equal(v, resumed.state_dict[k]), k
+        assert torch.equal(raw[k], resumed.train_state["model"][k]), k
+    assert resumed.metrics["test_error"] == whole.metrics["test_error"]
+
+
+def _stop_after(epoch: int):
+    def log(line: str) -> None:
+        if line.startswith(f"epoch {epoch} "):
+            raise KeyboardInterrupt
+    return log
 
 
 def test_checkpoint_rebuilds_the_trained_net(tiny_mnist, tmp_path):

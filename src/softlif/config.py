@@ -103,8 +103,8 @@ class TrainSection:
     epochs: int = 15  # soft-LIF ANN epochs
     relu_epochs: int | None = None  # ReLU baseline epochs; None = epochs
     batch_size: int = 128
-    recipe: str = "adam"  # adam | paper
-    lr: float = 2e-3  # peak (adam) or initial (paper) learning rate
+    recipe: str = "adam"  # paper | paper-exp | adam | modern (softlif.recipes)
+    lr: float | None = None  # peak (one-cycle) or initial learning rate; None = the recipe's
     weight_decay: tuple[float, ...] = (0.0,)  # per weight layer (last value repeats)
     noises: tuple[float, ...] = (10.0,)  # training-noise sigmas (Hz), one soft-LIF net each
     anneal_to: float | None = 0.002  # soft-LIF g annealed to this over the last epochs
@@ -124,8 +124,9 @@ class TrainSection:
         if self.relu_epochs is not None:
             check_int("[train] relu_epochs", self.relu_epochs, min_value=1)
         check_int("[train] batch_size", self.batch_size, min_value=1)
-        check_choice("[train] recipe", self.recipe, ("adam", "paper"))
-        check_float("[train] lr", self.lr, min_value=0, min_open=True)
+        check_choice("[train] recipe", self.recipe, ("paper", "paper-exp", "adam", "modern"))
+        if self.lr is not None:
+            check_float("[train] lr", self.lr, min_value=0, min_open=True)
         wd = check_float_list("[train] weight_decay", self.weight_decay, min_value=0)
         noises = check_float_list("[train] noises", self.noises, min_value=0)
         if len(set(noises)) != len(noises):

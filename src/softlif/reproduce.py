@@ -26,6 +26,7 @@ from .distributed import current, dist_barrier
 from .evaluate import ann_errors, same_simulation
 from .io import write_json_atomic, write_text_atomic
 from .networks import NetSpec
+from .recipes import RECIPE_LR
 from .report import evaluate_checkpoint, markdown_report, reproduction_report
 from .train import TrainConfig, train
 
@@ -66,7 +67,8 @@ def reproduce(conf: ExperimentConfig, spec: NetSpec, dataset: str, train_split: 
         "models": {}}
     noises = tr.get("noises", [10.0])
     finetune_epochs = int(tr.get("finetune_epochs", 0))
-    finetune_lr = float(tr.get("finetune_lr", float(tr.get("lr", 2e-3)) / 10))
+    lr = float(tr.get("lr", RECIPE_LR[tr.get("recipe", "adam")]))
+    finetune_lr = float(tr.get("finetune_lr", lr / 10))
     main_sigma = 10.0 if 10.0 in noises else noises[0]
     for sigma in noises:
         cfg = TrainConfig(epochs=int(tr.get("epochs", 15)), weight_decay=wd, noise_std=sigma,

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io import write_json_atomic
+from ..recipes import RECIPE_LR, RECIPES
 from .common import (
     EXIT_OK,
     NET_FOR_DATASET,
@@ -43,7 +44,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         anneal_fraction=args.anneal_fraction, seed=args.seed,
         weight_decay=tuple(args.weight_decay), init_from=args.init_from, init=args.init,
         rate_penalty=args.rate_penalty,
-        precision=args.precision,
+        precision=args.precision, label_smoothing=args.label_smoothing,
+        ema_decay=args.ema_decay, mean_crop=args.mean_crop,
     ).resolved(args.device)  # config.json records the precision used and the one asked
     try:  # before any data is read
         check_rate_penalty(args.rate_penalty, args.activation)
@@ -141,8 +143,25 @@ def register(sub: Any, datasets: list[str]) -> None:
                         "tau_n=0.1 or vth_mant=512")
     t.add_argument("--epochs", type=positive_int("--epochs"), default=15)
     t.add_argument("--batch-size", type=positive_int("--batch-size"), default=128)
-    t.add_argument("--recipe", choices=["adam", "paper"], default="adam")
-    t.add_argument("--lr", type=positive_float("--lr"), default=2e-3)
+    t.add_argument("--recipe", choices=list(RECIPES), default="adam",
+                   help="paper: the authors' CIFAR-10 schedule (cuda-convnet SGD, 350 epochs on "
+                        "80%% of the images, 150 on all, 10 at lr/10, 10 at lr/100; --epochs "
+                        "scales each phase); paper-exp: their MNIST one (lr decays 100x "
+                        "exponentially); adam: Adam, one-cycle (default); modern: Nesterov SGD "
+                        "with decoupled weight decay, one-cycle, label smoothing 0.1 and a "
+                        "moving average of the weights (the one saved)")
+    t.add_argument("--lr", type=positive_float("--lr"), default=None,
+                   help="peak (one-cycle) or initial learning rate (default: the recipe's: "
+                        + ", ".join(f"{k} {v:g}" for k, v in RECIPE_LR.items()) + ")")
+    t.add_argument("--label-smoothing", type=nonneg_float("--label-smoothing"), default=None,
+                   help="label smoothing of the cross-entropy (default: the recipe's)")
+    t.add_argument("--ema-decay", type=nonneg_float("--ema-decay"), default=None,
+                   help="decay of the moving average of the weights, 0 = off (default: the "
+                        "recipe's; modern 0.999)")
+    t.add_argument("--mean-crop", choices=["aligned", "centre"], default=None,
+                   help="what a random training crop has subtracted: the mean image under it "
+                        "(aligned) or its centre crop (centre, the authors'; default for "
+                        "--recipe paper)")
     t.add_argument("--weight-decay", type=float_list("--weight-decay"), default=[0.0],
                    help="per weight layer, comma-separated (last value repeats)")
     t.add_argument("--noise", type=nonneg_float("--noise"), default=None,

@@ -46,6 +46,8 @@ PAPER_PIXEL_DIVISOR: dict[str, float] = {
 }
 
 _KIND = "softlif.data.Preprocess"
+#: what a random training crop has the mean image subtracted by (:class:`Preprocess`)
+TRAIN_MEANS = ("aligned", "centre")
 
 
 @dataclass(frozen=True, eq=False)
@@ -60,6 +62,10 @@ class Preprocess:
         pixel_divisor: raw 0-255 pixels are divided by this: 255 gives [0, 1] inputs (MNIST,
             and every checkpoint written before the scale was recorded), 1 keeps the 0-255
             scale (the authors' CIFAR, SVHN and ImageNet; :data:`PAPER_PIXEL_DIVISOR`).
+        train_mean: what a random training crop has subtracted: "aligned" (the mean image's
+            pixels under the crop) or "centre" (the mean image's centre crop, wherever the
+            crop lies: the authors' cuda-convnet data provider). Test crops are central, where
+            both agree.
 
     Output of :meth:`train` / :meth:`test`: float32 (N, C, crop, crop) (or (N, C, H, W)
     without crop) on the input batch's device, ``x / pixel_divisor - mean_image`` cropped.
@@ -69,6 +75,7 @@ class Preprocess:
     crop: int | None = None
     flip: bool = False
     pixel_divisor: float = 255.0
+    train_mean: str = "aligned"
 
     def __post_init__(self) -> None:
         m = self.mean_image
@@ -90,6 +97,9 @@ class Preprocess:
                 raise ValueError(f"crop {self.crop} larger than the images {tuple(m.shape[1:])}")
         if not isinstance(self.flip, bool):
             raise ValueError(f"flip must be a bool, got {self.flip!r}")
+        if self.train_mean not in TRAIN_MEANS:
+            raise ValueError(f"train_mean must be one of {', '.join(TRAIN_MEANS)}, got "
+                             f"{self.train_mean!r}")
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -191,7 +201,11 @@ class Preprocess:
         c = batch.shape[1]
         lin = (rows[:, :, None] * w + cols[:, None, :]).reshape(n, 1, ch * cw).expand(n, c, -1)
         x = batch.reshape(n, c, h * w).gather(2, lin)
-        m = mean.reshape(1, c, h * w).expand(n, c, h * w).gather(2, lin)
+        if self.train_mean == "centre":  # the same centre crop for every image, unflipped
+            top0, left0 = (h - ch) // 2, (w - cw) // 2
+            m = mean[:, top0:top0 + ch, left0:left0 + cw].reshape(1, c, ch * cw)
+        else:
+            m = mean.reshape(1, c, h * w).expand(n, c, h * w).gather(2, lin)
         return _standard_strides(self._normalise(x, m).reshape(n, c, ch, cw))
 
     def to_dict(self) -> dict[str, Any]:
@@ -199,11 +213,13 @@ class Preprocess:
 
         Loadable with ``torch.load(..., weights_only=True)``; invert with :meth:`from_dict`.
         Version 2 records ``pixel_divisor``; version-1 dicts (written before it existed) were
-        all on the [0, 1] scale and load with ``pixel_divisor = 255``.
+        all on the [0, 1] scale and load with ``pixel_divisor = 255``. Version 3 records
+        ``train_mean`` (earlier ones load as "aligned").
         """
         return {
             "kind": _KIND,
-            "version": 2,
+            "version": 3,
+            "train_mean": self.train_mean,
             "mean_image": self.mean_image.detach().cpu().clone(),
             "crop": 0 if self.crop is None else int(self.crop),
             "flip": bool(self.flip),
@@ -213,8 +229,8 @@ class Preprocess:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Preprocess:
         """Rebuild from :meth:`to_dict` output. Raises ValueError on a malformed dict."""
-        if not isinstance(d, dict) or d.get("kind") != _KIND or d.get("version") not in (1, 2):
-            raise ValueError(f"not a {_KIND} v1/v2 dict: {d!r:.200}")
+        if not isinstance(d, dict) or d.get("kind") != _KIND or d.get("version") not in (1, 2, 3):
+            raise ValueError(f"not a {_KIND} v1-v3 dict: {d!r:.200}")
         crop, flip, mean = d.get("crop"), d.get("flip"), d.get("mean_image")
         if not isinstance(crop, int) or isinstance(crop, bool) or crop < 0:
             raise ValueError(f"bad 'crop' entry {crop!r}")
@@ -223,7 +239,10 @@ class Preprocess:
         divisor = 255.0 if d["version"] == 1 else d.get("pixel_divisor")
         if isinstance(divisor, bool) or not isinstance(divisor, (int, float)):
             raise ValueError(f"bad 'pixel_divisor' entry {divisor!r}")
-        return cls(mean, None if crop == 0 else crop, flip, float(divisor))
+        train_mean = d.get("train_mean", "aligned")
+        if train_mean not in TRAIN_MEANS:
+            raise ValueError(f"bad 'train_mean' entry {train_mean!r:.40}")
+        return cls(mean, None if crop == 0 else crop, flip, float(divisor), train_mean)
 
 
 def _standard_strides(t: torch.Tensor) -> torch.Tensor:
