@@ -124,6 +124,41 @@ def test_modern_recipe_saves_the_average_and_resumes_exactly(tiny_mnist, tmp_pat
     assert resumed.metrics["test_error"] == whole.metrics["test_error"]
 
 
+def test_safetensors_checkpoint_round_trips_and_resumes_exactly(tiny_mnist, tmp_path):
+    from safetensors import safe_open
+
+    cfg = TrainConfig(recipe="modern", epochs=2, batch_size=64, lr=0.01)
+    whole = _train(tiny_mnist, cfg)
+    path = tmp_path / "checkpoint.safetensors"
+    with pytest.raises(KeyboardInterrupt):
+        _train(tiny_mnist, cfg, path, log=_stop_after(1))
+    with safe_open(str(path), framework="pt") as f:  # any safetensors reader sees the weights
+        names = set(f.keys())
+        assert f.metadata()["format"] == "softlif-checkpoint-1"
+    assert "ck.state_dict.0.weight" in names and "ck.train_state.data_rng" in names
+    assert any(n.startswith("ck.train_state.optimizer.state.") for n in names)
+    back = load_checkpoint(path)
+    assert back.epoch == 1 and isinstance(back.train_state["optimizer"]["state"], dict)
+    assert all(isinstance(k, int) for k in back.train_state["optimizer"]["state"])
+    resumed = _train(tiny_mnist, cfg, path, resume=True)
+    for k, v in whole.state_dict.items():
+        assert torch.equal(v, resumed.state_dict[k]), k
+    assert resumed.metrics == {**whole.metrics, "train_seconds": resumed.metrics["train_seconds"],
+                               "history": resumed.metrics["history"]}
+
+
+def test_a_safetensors_file_without_a_softlif_document_is_refused(tmp_path):
+    from safetensors.torch import save_file
+
+    path = tmp_path / "weights.safetensors"
+    save_file({"0.weight": torch.zeros(2, 2)}, str(path))
+    with pytest.raises(CheckpointError, match="no softlif document"):
+        load_checkpoint(path)
+    path.write_bytes(path.read_bytes()[:20])  # truncated
+    with pytest.raises(CheckpointError, match="not a readable softlif checkpoint"):
+        load_checkpoint(path)
+
+
 def _stop_after(epoch: int):
     def log(line: str) -> None:
         if line.startswith(f"epoch {epoch} "):

@@ -39,6 +39,7 @@ _EXPORTS = {
     "fit": "finetune", "TrainConfig": "train", "loader_error": "ann",
     "SoftlifError": "errors",
     "to_nir": "nir_io", "from_nir": "nir_io",
+    "pretrained": "zoo",
 }
 
 __all__ = [  # the same names as _EXPORTS (a literal, for linters)
@@ -47,7 +48,7 @@ __all__ = [  # the same names as _EXPORTS (a literal, for linters)
     "Synapse", "prepare", "convert", "verify", "SpikingNetwork", "ConversionError",
     "VerificationError", "simulate", "Simulator", "SimResult", "energy", "energy_report",
     "EnergyReport", "DEVICES", "Device", "fit", "TrainConfig", "loader_error", "SoftlifError",
-    "to_nir", "from_nir",
+    "to_nir", "from_nir", "pretrained",
 ]
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
@@ -65,6 +66,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .simulate import SimResult, Simulator, simulate
     from .synapses import Synapse
     from .train import TrainConfig
+    from .zoo import pretrained
 
 
 def __getattr__(name: str) -> Any:

@@ -1,7 +1,15 @@
 """Checkpoints: everything needed to rebuild, convert, simulate or resume a trained network.
 
-Written atomically (temporary file, then rename) with ``torch.save``; read with
-``torch.load(weights_only=True)`` (no pickled code) and checked field by field: a missing or
+Two file formats, chosen by the file name when saving and by the content when loading:
+
+* ``.safetensors`` (:data:`SAFETENSORS_SUFFIX`): every tensor (weights, mean image, optimizer
+  state, random-generator states) as a safetensors record, everything else as one JSON
+  document in the file's metadata; no pickle anywhere, readable by any safetensors reader.
+  The model zoo and the checkpoints committed to the repository use it.
+* anything else: ``torch.save``'s zip, read with ``torch.load(weights_only=True)`` after a dry
+  run of its pickle (:func:`dry_run`: no pickled code, no allocation the file asks for).
+
+Written atomically (temporary file, then rename); read and checked field by field: a missing or
 malformed field, or a NaN/inf weight or mean image, is a :class:`CheckpointError` naming the
 file and the field. Simulation and evaluation import this module, never the training loop.
 """
@@ -10,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import io
+import json
 import math
 import pickle
 import zipfile
@@ -19,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 from .activations import set_smoothing
@@ -29,6 +40,8 @@ from .networks import NetSpec, build, spec_from_dict, spec_to_dict
 from .neurons import NeuronType, neuron_from_dict, neuron_to_dict
 
 CHECKPOINT_FORMAT = "softlif-checkpoint-1"
+SAFETENSORS_SUFFIX = ".safetensors"
+_META_KEY = "softlif"  # the metadata entry holding the JSON document
 
 
 @dataclass
@@ -76,11 +89,85 @@ class Checkpoint:
         }
 
     def save(self, path: str | Path) -> Path:
-        """Write atomically: to a temporary file beside ``path``, then rename over it."""
+        """Write atomically: to a temporary file beside ``path``, then rename over it; as
+        safetensors when ``path`` ends in ``.safetensors``, else with ``torch.save``."""
         path = Path(path)
         with atomic_path(path) as tmp:
-            torch.save(self.to_dict(), tmp)
+            if path.suffix == SAFETENSORS_SUFFIX:
+                save_safetensors(self.to_dict(), tmp)
+            else:
+                torch.save(self.to_dict(), tmp)
         return path
+
+
+# -- the safetensors form: tensors as records, the rest as JSON in the metadata --------------
+
+def _flatten(obj: Any, name: str, tensors: dict[str, torch.Tensor]) -> Any:
+    """``obj`` as JSON with each tensor replaced by ``{"__tensor__": record name}`` (its path)
+    and each dict with non-string keys (an optimizer's per-parameter state) by
+    ``{"__items__": [[key, value], ...]}``; the tensors go to ``tensors``."""
+    if isinstance(obj, torch.Tensor):
+        if name in tensors:
+            raise ValueError(f"two tensors would be stored as {name!r}")
+        tensors[name] = obj.detach().to("cpu", copy=True).contiguous()
+        return {"__tensor__": name}
+    if isinstance(obj, dict):
+        if all(isinstance(k, str) and not k.startswith("__") for k in obj):
+            return {k: _flatten(v, f"{name}.{k}", tensors) for k, v in obj.items()}
+        if not all(isinstance(k, (str, int)) and not isinstance(k, bool) for k in obj):
+            raise TypeError(f"{name}: dict keys must be str or int")
+        return {"__items__": [[k, _flatten(v, f"{name}.{i}", tensors)]
+                              for i, (k, v) in enumerate(obj.items())]}
+    if isinstance(obj, (list, tuple)):
+        return [_flatten(v, f"{name}.{i}", tensors) for i, v in enumerate(obj)]
+    if obj is None or isinstance(obj, (str, bool, int, float)):
+        return obj
+    raise TypeError(f"{name}: cannot store a {type(obj).__name__} in a checkpoint")
+
+
+def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"__tensor__"}:
+            if obj["__tensor__"] not in tensors:
+                raise ValueError(f"the document names a tensor {obj['__tensor__']!r:.80} the "
+                                 "file does not hold")
+            return tensors[obj["__tensor__"]]
+        if set(obj) == {"__items__"}:
+            return {k: _unflatten(v, tensors) for k, v in obj["__items__"]}
+        return {k: _unflatten(v, tensors) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_unflatten(v, tensors) for v in obj]
+    return obj
+
+
+def save_safetensors(d: dict[str, Any], path: str | Path) -> None:
+    """Write a checkpoint dict (:meth:`Checkpoint.to_dict`) to ``path`` as safetensors."""
+    tensors: dict[str, torch.Tensor] = {}
+    doc = _flatten(d, "ck", tensors)
+    save_file(tensors, str(path), metadata={"format": CHECKPOINT_FORMAT,
+                                            _META_KEY: json.dumps(doc)})
+
+
+def is_safetensors(path: Path) -> bool:
+    """Whether ``path`` holds a safetensors file (an 8-byte header length, then JSON)."""
+    with open(path, "rb") as f:
+        head = f.read(9)
+    return len(head) == 9 and head[8:9] == b"{" and not head.startswith(b"PK")
+
+
+def _load_safetensors(path: Path) -> dict[str, Any]:
+    """The checkpoint dict of a safetensors checkpoint. The reader checks that every record
+    lies inside the file, so nothing it allocates exceeds the file's size."""
+    with safe_open(str(path), framework="pt", device="cpu") as f:  # type: ignore[no-untyped-call]
+        meta = f.metadata() or {}
+        if meta.get("format") != CHECKPOINT_FORMAT or _META_KEY not in meta:
+            raise ValueError("no softlif document in its metadata")
+        doc = json.loads(meta[_META_KEY])
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    d = _unflatten(doc, tensors)
+    if not isinstance(d, dict):
+        raise ValueError("its document is not a dict")
+    return d
 
 
 def load_checkpoint(path: str | Path) -> Checkpoint:
@@ -93,9 +180,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist (train one with `softlif train`)")
-    dry_run(path)  # globals and storage sizes checked before torch allocates anything
     try:
-        d = torch.load(path, map_location="cpu", weights_only=True)
+        if is_safetensors(path):
+            d = _load_safetensors(path)
+        else:
+            dry_run(path)  # globals and storage sizes checked before torch allocates anything
+            d = torch.load(path, map_location="cpu", weights_only=True)
+    except CheckpointError:
+        raise
     except Exception as e:  # noqa: BLE001 - any unreadable file gets the same advice
         raise CheckpointError(
             f"{path} is not a readable softlif checkpoint ({type(e).__name__}: {e}"[:400]

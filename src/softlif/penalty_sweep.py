@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from .checkpoint import load_checkpoint
+from . import zoo
 from .data import ArraySplit, Preprocess
 from .distributed import current
 from .energy import pareto_front
@@ -80,7 +80,7 @@ def penalty_sweep(checkpoint: str | Path, penalties: Sequence[float], train_spli
     from .neurons import neuron_to_dict
 
     main = current().main
-    base = load_checkpoint(checkpoint)
+    base = zoo.load(checkpoint)  # a file, or pretrained:NAME
     weights = [float(p) for p in penalties]
     if not weights or len(set(weights)) != len(weights):
         raise ValueError(f"need distinct penalty weights to sweep, got {weights}")

@@ -35,6 +35,7 @@ from torch import nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from . import zoo
 from .activations import RateNeuron, set_smoothing
 from .ann import error_rate, predict
 from .checkpoint import CHECKPOINT_FORMAT, Checkpoint, load_checkpoint
@@ -559,7 +560,7 @@ def _init_checkpoint(cfg: TrainConfig, spec: NetSpec, activation: str,
     """The checkpoint ``cfg.init_from`` names, checked against the net being trained."""
     if cfg.init_from is None:
         return None
-    init = load_checkpoint(cfg.init_from)
+    init = zoo.load(cfg.init_from)  # a file, or pretrained:NAME
     if spec_to_dict(init.spec) != spec_to_dict(spec) or init.activation != activation:
         raise TrainingError(
             f"--init-from {cfg.init_from} holds a {init.spec.name} net with {init.activation} "

@@ -254,9 +254,10 @@ def select_images(args: argparse.Namespace, split: Any) -> tuple[Any, Any]:
 
 
 def load_ck(path: str) -> Any:
-    from ..checkpoint import load_checkpoint
+    """A checkpoint file, or a zoo net for ``pretrained:NAME`` (hash checked)."""
+    from ..zoo import load
 
-    return load_checkpoint(path)
+    return load(path)
 
 
 def add_train_precision_arg(p: argparse.ArgumentParser) -> None:

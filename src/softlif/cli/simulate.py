@@ -263,7 +263,8 @@ def format_diagnosis(r: dict[str, Any]) -> str:
 def register(sub: Any, datasets: list[str]) -> None:
     """Add `simulate`, `sweep` to the subparsers ``sub``."""
     s = sub.add_parser("simulate", help="convert a checkpoint and simulate it as a spiking net")
-    s.add_argument("checkpoint", help="checkpoint.pt written by `softlif train`")
+    s.add_argument("checkpoint", help="checkpoint written by `softlif train`, or "
+                                      "pretrained:NAME for a net of the model zoo")
     add_data_args(s, datasets)
     add_sim_args(s)
     s.add_argument("--curve-c0", type=float_list("--curve-c0"), default=[0.0, 0.02, 0.05, 0.1],

@@ -27,6 +27,15 @@ from .common import (
 )
 
 
+def checkpoint_file(out: Path, fmt: str | None) -> Path:
+    """The checkpoint a training in ``out`` writes: ``checkpoint.<fmt>``; with no format, the
+    safetensors one if ``out`` holds it, else ``checkpoint.pt``."""
+    if fmt is None:
+        st = out / "checkpoint.safetensors"
+        return st if st.exists() else out / "checkpoint.pt"
+    return out / f"checkpoint.{fmt}"
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from ..activations import use_fused_kernels
     from ..networks import get_spec
@@ -69,11 +78,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                           {**cli_options(args), "train_config": cfg.__dict__})
     log = (lambda s: None) if args.json or not is_main() else (
         lambda s: print(s, file=sys.stderr))
+    path = checkpoint_file(out, args.format)
     ck = train(spec, train_split, test_split, pre, cfg, activation=args.activation,
-               checkpoint_path=out / "checkpoint.pt", resume=args.resume,
+               checkpoint_path=path, resume=args.resume,
                progress=not args.no_progress and is_main(), log=log, device=args.device,
                workers=args.workers, eval_images=args.eval_images)
-    summary = {"checkpoint": str(out / "checkpoint.pt"), "net": net,
+    summary = {"checkpoint": str(path), "net": net,
                "activation": args.activation, "epochs": ck.epoch, **ck.metrics}
     summary.pop("history", None)
     if is_main():
@@ -205,9 +215,15 @@ def register(sub: Any, datasets: list[str]) -> None:
                         "them); does not change the training, saves time on a CPU (default: "
                         "all, every epoch)")
     t.add_argument("--out", default="runs/train", help="output folder")
-    t.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    t.add_argument("--resume", action="store_true",
+                   help="continue from OUT/checkpoint.safetensors or OUT/checkpoint.pt")
+    t.add_argument("--format", choices=["pt", "safetensors"], default=None,
+                   help="checkpoint file: OUT/checkpoint.pt (torch.save) or "
+                        "OUT/checkpoint.safetensors (no pickle; weights, optimizer and "
+                        "generator states as tensors); default: the one OUT holds, else pt")
     t.add_argument("--init-from", metavar="CHECKPOINT",
-                   help="start from this checkpoint's weights and neuron (fine-tuning) with a "
+                   help="start from this checkpoint's (or pretrained:NAME's, a net of the "
+                        "model zoo) weights and neuron (fine-tuning) with a "
                         "fresh optimizer and schedule; g starts where it ended unless --smoothing")
     t.add_argument("--no-fuse", action="store_true", help="do not torch.compile the activations")
     add_device_arg(t)
