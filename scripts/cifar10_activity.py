@@ -1,8 +1,9 @@
 """How much of each hidden layer fires in the CIFAR-10 nets that scripts/reproduce_cifar10.sh
-trained (every ``RUNS/*/checkpoint.pt`` of a soft-LIF net): per layer, the hard-rate ANN's mean
-rate, the share of neuron-image pairs that fire, the mean rate of those, and the share of
-neurons silent on every test image. Writes results/cifar10/unit_activity.{json,md}; nets
-measured earlier whose checkpoints are gone are kept from the previous JSON.
+trained (every ``RUNS/*/checkpoint.pt`` or ``checkpoint.safetensors`` of a soft-LIF net): per
+layer, the hard-rate ANN's mean rate, the share of neuron-image pairs that fire, the mean rate
+of those, and the share of neurons silent on every test image. Writes
+results/cifar10/unit_activity.{json,md}; nets measured earlier whose checkpoints are gone are
+kept from the previous JSON.
 
     python scripts/cifar10_activity.py RUNS_DIR DATA_DIR [IMAGES]   # IMAGES: default 10000
 
@@ -35,7 +36,7 @@ def main() -> None:
     images, _ = select_test(test.images, test.labels, n, "shuffled")
     path = OUT / "unit_activity.json"
     nets: dict = json.loads(path.read_text())["nets"] if path.exists() else {}
-    for ck_path in sorted(runs.glob("*/checkpoint.pt")):
+    for ck_path in sorted([*runs.glob("*/checkpoint.pt"), *runs.glob("*/checkpoint.safetensors")]):
         ck = load_checkpoint(ck_path)
         if ck.activation == "relu":
             continue

@@ -1,6 +1,7 @@
 """The command line: exact paper figures, JSON output, clear errors, a tiny end-to-end run."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -470,3 +471,32 @@ def test_penalty_sweep_trades_synaptic_events_for_error(capsys, tmp_path):
     with pytest.raises(SystemExit) as e:
         main(["sweep", ck, "--rate-penalties", "0,-1", "--out", "x"])
     assert e.value.code == 2 and "--rate-penalties" in capsys.readouterr().err
+
+
+def test_without_matplotlib_figures_are_skipped_with_one_line(capsys, tmp_path, monkeypatch):
+    # `pip install .` has no matplotlib: the commands finish, saying so once, before the work
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` now fails
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    out = tmp_path / "run"
+    code, _, err = run(capsys, "train", "--epochs", "1", "--limit-train", "300",
+                       "--limit-test", "50", "--out", str(out), "--no-progress", "--no-fuse")
+    assert code == 0, err
+    code, o, err = run(capsys, "simulate", str(out / "checkpoint.pt"), "--images", "5",
+                       "--presentation-time", "0.03", "--c0", "0.01", "--no-fuse",
+                       "--no-progress", "--figures", "--out", str(tmp_path / "sim"), "--json")
+    assert code == 0, err
+    assert err.count("matplotlib is not installed: figures skipped") == 1
+    assert json.loads(o)["figures"] == [] and not list((tmp_path / "sim").glob("*.png"))
+
+
+def test_version_is_defined_once(capsys):
+    import softlif
+
+    with pytest.raises(SystemExit) as e:
+        main(["--version"])
+    assert e.value.code == 0 and capsys.readouterr().out.strip() == f"softlif {softlif.__version__}"
+    root = Path(__file__).resolve().parent.parent
+    cff = (root / "CITATION.cff").read_text()
+    assert f"\nversion: {softlif.__version__}\n" in cff
+    assert 'dynamic = ["version"]' in (root / "pyproject.toml").read_text()
+    assert (root / "LICENSE").read_text().startswith("MIT License")

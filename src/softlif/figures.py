@@ -6,6 +6,7 @@ Every function takes data, not a model, draws one figure and returns the paths w
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,15 +16,24 @@ from .io import atomic_path
 from .neurons import LIF
 
 
-def _pyplot():
-    try:
-        import matplotlib
+def available() -> bool:
+    """Whether matplotlib is installed (the ``plot`` extra): without it, commands skip their
+    figures with one warning line (:func:`skip_note`)."""
+    return importlib.util.find_spec("matplotlib") is not None
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+
+def skip_note() -> str:
+    """The one line a command prints when it skips its figures."""
+    return "matplotlib is not installed: figures skipped (pip install 'softlif[plot]')"
+
+
+def _figure(**kw):  # type: ignore[no-untyped-def]
+    """A matplotlib Figure (no pyplot: the user's backend and open figures are untouched)."""
+    try:
+        from matplotlib.figure import Figure
     except ImportError:
         raise ImportError("figures need matplotlib: pip install 'softlif[plot]'") from None
-    return plt
+    return Figure(**kw)
 
 
 def save(fig, path_stem: Path) -> list[Path]:
@@ -35,7 +45,6 @@ def save(fig, path_stem: Path) -> list[Path]:
         with atomic_path(final, suffix=f".{ext}") as tmp:
             fig.savefig(tmp, dpi=150, bbox_inches="tight", format=ext)
         out.append(final)
-    _pyplot().close(fig)
     return out
 
 
@@ -44,9 +53,9 @@ def fig_rate_curves(neuron: LIF, path_stem: Path, smoothings: Sequence[float] = 
     """Paper Fig. 1: LIF and soft-LIF rate (Hz) and derivative vs input current J."""
     import dataclasses
 
-    plt = _pyplot()
     j = torch.linspace(*j_range, 801, dtype=torch.float64, requires_grad=True)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = _figure(figsize=(10, 4))
+    ax1, ax2 = fig.subplots(1, 2)
     curves = [("LIF (hard)", dataclasses.replace(neuron, smoothing=0.0), "k", "-")]
     curves += [(f"soft LIF, g = {g:g}", dataclasses.replace(neuron, smoothing=g), c, "--")
                for g, c in zip(smoothings, ("tab:blue", "tab:orange", "tab:green"), strict=False)]
@@ -72,9 +81,9 @@ def fig_rate_curves(neuron: LIF, path_stem: Path, smoothings: Sequence[float] = 
 def fig_spread(stats: dict[str, torch.Tensor], path_stem: Path, title: str) -> list[Path]:
     """Paper Fig. 2: filtered spike-train spread vs input current (mean, median, quartiles,
     min/max) over the analytic rate."""
-    plt = _pyplot()
     j = stats["current"]
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig = _figure(figsize=(6.5, 4.5))
+    ax = fig.subplots()
     ax.fill_between(j, stats["min"], stats["max"], color="tab:blue", alpha=0.15, label="min-max")
     ax.fill_between(j, stats["q25"], stats["q75"], color="tab:blue", alpha=0.35,
                     label="quartiles")
@@ -89,8 +98,8 @@ def fig_spread(stats: dict[str, torch.Tensor], path_stem: Path, title: str) -> l
 def fig_error_vs_c1(curves: dict[float, tuple[torch.Tensor, torch.Tensor]], path_stem: Path,
                     title: str, ann_error: float | None = None) -> list[Path]:
     """Paper Fig. 3: error (%) vs window end c1 (ms) for several window starts c0."""
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    fig = _figure(figsize=(6.5, 4.5))
+    ax = fig.subplots()
     for c0, (c1, err) in sorted(curves.items()):
         ax.plot(c1 * 1e3, err * 100, label=f"c0 = {c0 * 1e3:g} ms")
     if ann_error is not None:
@@ -105,9 +114,9 @@ def fig_error_vs_c1(curves: dict[float, tuple[torch.Tensor, torch.Tensor]], path
 def fig_rate_histograms(neuron_rates: Sequence[torch.Tensor], names: Sequence[str],
                         path_stem: Path) -> list[Path]:
     """Per-layer histograms of single-neuron firing rates (Hz) in the SNN."""
-    plt = _pyplot()
     n = len(neuron_rates)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.2), squeeze=False)
+    fig = _figure(figsize=(3.2 * n, 3.2))
+    axes = fig.subplots(1, n, squeeze=False)
     for ax, r, name in zip(axes[0], neuron_rates, names, strict=True):
         r = r.flatten().double()
         ax.hist(r.numpy(), bins=40, color="tab:blue", log=True)
@@ -119,9 +128,9 @@ def fig_rate_histograms(neuron_rates: Sequence[torch.Tensor], names: Sequence[st
 def fig_ann_vs_snn(ann_rates: Sequence[torch.Tensor], snn_rates: Sequence[torch.Tensor],
                    names: Sequence[str], path_stem: Path, max_points: int = 20000) -> list[Path]:
     """Per layer: hard-rate ANN prediction vs measured SNN rate of each neuron (Hz)."""
-    plt = _pyplot()
     n = len(ann_rates)
-    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.4), squeeze=False)
+    fig = _figure(figsize=(3.2 * n, 3.4))
+    axes = fig.subplots(1, n, squeeze=False)
     g = torch.Generator().manual_seed(0)
     for ax, a, s, name in zip(axes[0], ann_rates, snn_rates, names, strict=True):
         a, s = a.flatten().double(), s.flatten().double()
@@ -145,11 +154,11 @@ def pareto_plot(points: Sequence[dict], path_stem: Path,
     joined by a line."""
     from .energy import pareto_front
 
-    plt = _pyplot()
     pts = sorted(points, key=lambda p: p["msynops_per_s"])
     on_front = pareto_front(points)
     front = [p for p in pts if p["rate_penalty"] in on_front]
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig = _figure(figsize=(5, 3.6))
+    ax = fig.subplots()
     ax.scatter([p["msynops_per_s"] for p in pts], [p["snn_error"] * 100 for p in pts],
                color="tab:blue", zorder=3)
     ax.plot([p["msynops_per_s"] for p in front], [p["snn_error"] * 100 for p in front],

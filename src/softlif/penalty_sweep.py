@@ -76,7 +76,7 @@ def penalty_sweep(checkpoint: str | Path, penalties: Sequence[float], train_spli
     ``out/pareto.json``, with ``out/pareto.png``) every point's errors, rates, synaptic events
     per second per image (millions) and efficiency, and the Pareto front. Every weight is
     checked before any training."""
-    from .figures import pareto_plot
+    from .figures import available, pareto_plot
     from .neurons import neuron_to_dict
 
     main = current().main
@@ -124,5 +124,6 @@ def penalty_sweep(checkpoint: str | Path, penalties: Sequence[float], train_spli
               "pareto_front": pareto_front(points)}
     if main:  # under torchrun the work is sharded and rank 0 alone writes
         write_json_atomic(out / "pareto.json", result)
-        result["figure"] = [str(p) for p in pareto_plot(points, out / "pareto")]
+        result["figure"] = [str(p) for p in pareto_plot(points, out / "pareto")] \
+            if available() else []
     return result

@@ -16,11 +16,13 @@ from .data import ArraySplit, Preprocess
 from .distributed import current
 from .evaluate import SimSettings, ann_errors, neuron_hard_rates, run_snn, sweep
 from .figures import (
+    available,
     fig_ann_vs_snn,
     fig_error_vs_c1,
     fig_rate_curves,
     fig_rate_histograms,
     fig_spread,
+    skip_note,
 )
 from .io import write_json_atomic, write_text_atomic
 from .networks import NetSpec
@@ -92,8 +94,11 @@ def sweep_table(net: str, rows: list[dict[str, Any]]) -> list[str]:
 
 def write_figures(ck: Checkpoint, res: Any, summary: dict, snn: Any, x_kept: torch.Tensor,
                   labels: torch.Tensor, out: Path, c0s: list[float]) -> list[str]:
-    """All figures for one simulated checkpoint; returns their file names (PNG)."""
-    names = []
+    """All figures for one simulated checkpoint; returns their file names (PNG); none (and no
+    error) without matplotlib (:func:`softlif.figures.available`)."""
+    names: list[str] = []
+    if not available():
+        return names
     neuron = ck.spec.neuron if ck.neuron is None else ck.neuron
     if isinstance(neuron, LIF):  # Fig. 1 is the LIF's rate curve
         names.append(fig_rate_curves(neuron, out / "fig1_rate_curves")[0].name)
@@ -135,6 +140,8 @@ def run_experiment(
     results dict (also the basis of the Markdown report). ``eval_images``: test images of the
     per-epoch evaluations but the last (:func:`softlif.train.train`; None: all)."""
     t0 = time.perf_counter()
+    if not available():  # said before the long work, not after it
+        log(skip_note())
     ck = train(spec, train_split, test_split, pre, cfg, checkpoint_path=out / "checkpoint.pt",
                progress=progress, log=log, device=sim.device, eval_images=eval_images)
     n = len(test_split) if n_test is None else min(n_test, len(test_split))

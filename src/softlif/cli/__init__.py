@@ -16,6 +16,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from .. import __version__
 from ..errors import SoftlifError
 from . import demo, download, energy, machine, reproduce, simulate, train
 from .common import EXIT_ERROR, EXIT_OK, CliError, UsageError
@@ -27,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ..data import DATASETS
 
     p = argparse.ArgumentParser(prog="softlif", description=__doc__.split("\n")[0])
+    p.add_argument("--version", action="version", version=f"softlif {__version__}")
     p.add_argument("--debug", action="store_true",
                    help="show the traceback of every error (for bug reports)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")

@@ -84,7 +84,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from ..calibrate import calibrate_noise, filtered_spread
-    from ..figures import fig_spread
+    from ..figures import available, fig_spread, skip_note
     from ..networks import get_spec
     from ..neurons import with_params
     from ..synapses import Synapse
@@ -101,9 +101,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
         stats = filtered_spread(neuron, syn, torch.linspace(0.0, args.j_max, 121,
                                                             dtype=torch.float64))
-        fig_spread(stats, Path(args.out) / "fig2_spread",
-                   f"LIF tau_rc {getattr(neuron, 'tau_rc', 0) * 1e3:g} ms, {syn.kind} "
-                   f"tau_s {syn.tau * 1e3:g} ms")
+        if available():
+            fig_spread(stats, Path(args.out) / "fig2_spread",
+                       f"LIF tau_rc {getattr(neuron, 'tau_rc', 0) * 1e3:g} ms, {syn.kind} "
+                       f"tau_s {syn.tau * 1e3:g} ms")
+        else:
+            print(skip_note(), file=sys.stderr)
         write_json_atomic(Path(args.out) / "calibration.json", c)
     emit(args, c, lambda: (f"train with noise sigma = {c['sigma_hz']:.2f} Hz  (median spread of "
                            f"the filtered spike train over J in (1, {args.j_max:g}]; {c['synapse']}"

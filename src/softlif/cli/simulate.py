@@ -63,11 +63,15 @@ def _sweep_kind_options(args: argparse.Namespace) -> None:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from ..evaluate import ann_errors, run_snn
+    from ..figures import available as figures_available
+    from ..figures import skip_note
     from ..neurons import neuron_to_dict
 
     s = sim_settings(args)  # arguments first: they fail before anything is loaded
     if args.figures and not args.out:
         raise UsageError("--figures needs --out")
+    if args.figures and is_main() and not figures_available():  # said before the long work
+        print(skip_note(), file=sys.stderr)
     ck = load_ck(args.checkpoint)
     x, y = load_test_data(args, ck)
     if is_main():
