@@ -10,15 +10,16 @@
 # job at a time on a 2-core machine.
 #
 # Usage: scripts/cifar10_recipes.sh [CIFAR_JPEG_DIR] [WORK_DIR] [RUNS_DIR]
-#   EPOCHS=15 SEED=0 MODERN_LR=0.02 MODERN_INIT=paper DEVICE=cpu
+#   EPOCHS=15 SEED=0 MODERN_LRS="0.02 0.05" (one modern run each) MODERN_INIT=default
+#   DEVICE=cpu
 set -euo pipefail
 SRC=${1:-../shared/data/cifar10-jpeg}
 WORK=${2:-${TMPDIR:-/tmp}/softlif-cifar10}
 RUNS=${3:-runs/cifar10-recipes}
 EPOCHS=${EPOCHS:-15}
 SEED=${SEED:-0}
-MODERN_LR=${MODERN_LR:-0.02}
-MODERN_INIT=${MODERN_INIT:-paper}
+MODERN_LRS=${MODERN_LRS:-0.02 0.05}
+MODERN_INIT=${MODERN_INIT:-default}
 DEVICE=${DEVICE:-cpu}
 SL=.venv/bin/softlif
 mkdir -p "$WORK" "$RUNS"
@@ -28,6 +29,8 @@ COMMON=(--dataset cifar10 --data-dir "$WORK" --epochs "$EPOCHS" --seed "$SEED" -
         --weight-decay 0,0,0.004,0.004,0.01 --eval-images 2000 --format safetensors
         --device "$DEVICE" --no-progress --resume)
 $SL train "${COMMON[@]}" --recipe paper --out "$RUNS/paper-${EPOCHS}ep"
-$SL train "${COMMON[@]}" --recipe modern --lr "$MODERN_LR" --init "$MODERN_INIT" \
-  --out "$RUNS/modern-${EPOCHS}ep"
+for LR in $MODERN_LRS; do
+  $SL train "${COMMON[@]}" --recipe modern --lr "$LR" --init "$MODERN_INIT" \
+    --out "$RUNS/modern-lr$LR-${EPOCHS}ep"
+done
 .venv/bin/python scripts/cifar10_recipes.py "$RUNS" "$WORK"

@@ -19,7 +19,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 #: result folders, in the order the tables list them
-MACHINES = ("amx", "avx2")
+MACHINES = ("amx", "zen4", "avx2")
 BEGIN, END = "<!-- speed-tables: begin -->", "<!-- speed-tables: end -->"
 NETS = {"cifar10": "CIFAR-10", "mnist": "MNIST"}
 

@@ -30,7 +30,7 @@ Recipe = Literal["paper", "paper-exp", "adam", "modern"]
 RECIPES: tuple[str, ...] = ("paper", "paper-exp", "adam", "modern")
 
 #: peak (one-cycle) or initial learning rate of each recipe when none is given
-RECIPE_LR: dict[str, float] = {"paper": 1e-3, "paper-exp": 2e-3, "adam": 2e-3, "modern": 2e-3}
+RECIPE_LR: dict[str, float] = {"paper": 1e-3, "paper-exp": 2e-3, "adam": 2e-3, "modern": 0.02}
 #: label smoothing and weight-average decay of each recipe when none is given
 RECIPE_LABEL_SMOOTHING: dict[str, float] = {"modern": 0.1}
 RECIPE_EMA_DECAY: dict[str, float] = {"modern": 0.999}
