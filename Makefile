@@ -10,19 +10,26 @@ BIN := $(VENV)/bin
 
 .PHONY: setup demo test bench lint
 
-$(BIN)/softlif: pyproject.toml
+# the package with what the demo draws with (no pip upgrade: the venv's own pip installs these)
+$(VENV)/.installed: pyproject.toml constraints-cpu.txt
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_PIN)
-	$(BIN)/pip install -q -e '.[test]'
-	touch $(BIN)/softlif
+	$(BIN)/pip install -q -e '.[plot]' -c constraints-cpu.txt
+	touch $@
 
-setup: $(BIN)/softlif
+# what the tests need beside it, Norse for the NIR interchange tests without its torchvision
+# dependency (norse.torch does not import it, and it would pull another torch build)
+$(VENV)/.test-installed: $(VENV)/.installed
+	$(BIN)/pip install -q -e '.[test]' -c constraints-cpu.txt
+	$(BIN)/pip install -q --no-deps 'norse==1.1.0'
+	touch $@
+
+setup: $(VENV)/.installed
 
 demo: setup
 	$(BIN)/softlif demo
 
-lint: setup
+lint: $(VENV)/.test-installed
 	$(BIN)/ruff check src tests benchmarks scripts examples
 
 test: lint

@@ -272,16 +272,23 @@ def _add_constant(ex: _Exporter, producers: list[str], const: torch.Tensor, what
         "a Conv2d with a per-channel bias)")
 
 
-def to_nir(snn: SpikingNetwork, dt: float = 0.001, *, warn: bool = True) -> nir.NIRGraph:
+def to_nir(snn: SpikingNetwork, dt: float = 0.001, *, target: str = "nir",
+           warn: bool = True) -> nir.NIRGraph:
     """Export a spiking net as a ``nir.NIRGraph`` (see the module docstring for the mapping).
 
     dt: the time step (s) that a spike lasts; spikes of neurons with ``amplitude`` carry weight
-    ``amplitude / dt``. warn: emit a warning naming what NIR cannot express
+    ``amplitude / dt``. target: ``"nir"`` (default) writes the exact graph; ``"norse"`` or
+    ``"snntorch"`` writes the same dynamics (under Euler steps of ``dt``) in the node kinds and
+    conventions that tool's NIR importer reads, and refuses what it cannot read
+    (:data:`TARGET_NOTES`). warn: emit a warning naming what NIR cannot express
     (:data:`NIR_LIMITS`). Raises :class:`~softlif.convert.ConversionError` for layers with no
-    NIR node (locally connected layers, concatenation).
+    NIR node (locally connected layers, concatenation) or, with a target, for what that tool
+    cannot read (naming the node and the reason).
     """
     if not (isinstance(dt, (int, float)) and math.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     nir = _nir()
     ex = _Exporter(nir, tuple(snn.input_shape))
     ex.add("input", nir.Input(input_type={"input": np.array(snn.input_shape)}))
@@ -331,7 +338,172 @@ def to_nir(snn: SpikingNetwork, dt: float = 0.001, *, warn: bool = True) -> nir.
         warnings.warn(f"to_nir: {NIR_LIMITS}", stacklevel=2)
     meta = {"softlif_dt_s": float(dt), "softlif_synapse": json.dumps(dataclasses.asdict(syn)),
             "softlif_note": NIR_LIMITS}
-    return nir.NIRGraph(nodes=ex.nodes, edges=ex.edges, metadata=meta)
+    graph = nir.NIRGraph(nodes=ex.nodes, edges=ex.edges, metadata=meta)
+    return graph if target == "nir" else _for_tool(graph, target, dt)
+
+
+# ------------------------------------------------------------------------- target profiles
+
+#: what ``to_nir(..., target=...)`` can write: the exact graph, or one a tool's importer reads
+TARGETS = ("nir", "norse", "snntorch")
+
+#: per target profile: what it changes from the exact graph, what it loses, what it refuses
+#: (quoted in the docs and the README's NIR section)
+TARGET_NOTES = {
+    "nir": "the exact graph (module docstring); readers must implement NIR's node equations",
+    "norse": (
+        "for norse.torch.from_nir(graph, dt=dt) (Norse 1.1): each Scale (the spikes' weight "
+        "amplitude/dt) folded into the next Conv2d/Linear weights; AvgPool2d written as "
+        "SumPool2d with 1/(kernel area) folded alike; each LIF's r and each IF's r*dt folded "
+        "into the weights and bias feeding it (Norse ignores r and reads IF as v += input); "
+        "Flatten's start_dim counted with the batch dimension (how torch.nn.Flatten, which "
+        "Norse builds from it, counts). Same dynamics as the exact graph under Euler steps of "
+        "dt (no refractory period, spikes at step boundaries, v not clipped at 0). Refused: "
+        "synapses (Norse reads no LI or CubaLI node; its CubaLIF filters with the neuron's "
+        "v_leak), nets that are not a chain (sums, branches)."),
+    "snntorch": (
+        "for snntorch.import_nir.import_from_nir (snnTorch 1.0): the same Scale folding and "
+        "Flatten convention as Norse; each LIF's input scale r*dt/tau and its v_leak*dt/tau "
+        "folded into the weights and bias feeding it, and its tau and r rescaled so that "
+        "snnTorch's fixed dt of 0.1 ms gives beta = 1 - dt/tau (v_leak 0, w_scale 1); each IF "
+        "written as a LIF with beta = 1 in float32 (snnTorch reads an IF node as a leaky neuron "
+        "with beta 0.9) and r*dt folded into its inputs. Same dynamics as the exact graph under "
+        "Euler steps of dt, as for Norse. Refused: synapses (snnTorch's CubaLIF needs "
+        "r = tau_mem/0.1 ms and has no unfiltered-spike form of softlif's filters), nets that "
+        "are not a chain."),
+}
+
+_SNNTORCH_DT = 1e-4  # the time step snnTorch's importer assumes for LIF nodes (s)
+_SNNTORCH_IF_TAU = 1e4  # s: beta = 1 - 1e-8, which is 1.0 in float32
+
+
+def _for_tool(graph: Any, target: str, dt: float) -> Any:
+    """The exact graph ``to_nir`` built, rewritten into what ``target``'s importer reads (see
+    :data:`TARGET_NOTES`): the same dynamics under Euler steps of ``dt``."""
+    nir = _nir()
+    nodes: dict[str, Any] = dict(graph.nodes)
+    preds: dict[str, list[str]] = {n: [] for n in nodes}
+    succs: dict[str, list[str]] = {n: [] for n in nodes}
+    for a, b in graph.edges:
+        preds[b].append(a)
+        succs[a].append(b)
+
+    def refuse(node: str, why: str) -> ConversionError:
+        return ConversionError(f"to_nir(target={target!r}): node {node!r} ({type(nodes[node]).__name__})"
+                               f": {why}")
+
+    start = next(n for n, v in nodes.items() if isinstance(v, nir.Input))
+    chain = [start]
+    while succs[chain[-1]]:
+        cur = chain[-1]
+        if len(succs[cur]) != 1:
+            raise refuse(cur, f"feeds {len(succs[cur])} nodes; the {target} profile writes "
+                              "chains only (no branches or sums)")
+        nxt = succs[cur][0]
+        if len(preds[nxt]) != 1:
+            raise refuse(nxt, f"sums {len(preds[nxt])} inputs; the {target} profile writes "
+                              "chains only (no branches or sums)")
+        chain.append(nxt)
+    if len(chain) != len(nodes):
+        raise refuse(chain[-1], "the graph is not one chain from Input to Output")
+    keep: list[str] = []
+    factor = 1.0  # waiting to be folded into the next weights
+    weighted: str | None = None  # the last node with weights (where a population's input is)
+
+    def uniform(node: str, what: str, a: Any) -> float:
+        arr = np.asarray(a, dtype=np.float64)
+        if arr.size == 0 or not np.allclose(arr, arr.flat[0], rtol=1e-6, atol=0):
+            raise refuse(node, f"{what} differs between neurons; {target} takes one value")
+        return float(arr.flat[0])
+
+    def scale_inputs(pop: str, w_factor: float, bias_add: np.ndarray | None = None) -> None:
+        """Multiply the weights and bias feeding population ``pop`` by ``w_factor`` (and add
+        ``bias_add``, one value per neuron, to that bias)."""
+        if weighted is None or factor != 1.0:
+            raise refuse(pop, "no Conv2d or Linear node feeds it directly to fold its input "
+                              "scale into")
+        node = nodes[weighted]
+        shape = np.asarray(node.weight).shape
+        bias = np.asarray(getattr(node, "bias", None) if getattr(node, "bias", None) is not None
+                          else np.zeros(shape[0]), dtype=np.float64) * w_factor
+        if bias_add is not None:
+            if isinstance(node, nir.Conv2d):
+                per = np.asarray(bias_add, dtype=np.float64).reshape(shape[0], -1)
+                if not np.allclose(per, per[:, :1], rtol=1e-6, atol=1e-12):
+                    raise refuse(pop, "its constant input differs within a channel; a Conv2d "
+                                      "bias holds one value per channel")
+                bias = bias + per[:, 0]
+            else:
+                bias = bias + np.asarray(bias_add, dtype=np.float64).reshape(-1)
+        weight = (np.asarray(node.weight, dtype=np.float64) * w_factor).astype(np.float32)
+        if isinstance(node, nir.Conv2d):
+            node.weight, node.bias = weight, bias.astype(np.float32)
+        else:  # Linear or Affine: an Affine holds the bias
+            nodes[weighted] = nir.Affine(weight=weight, bias=bias.astype(np.float32))
+
+    for name in chain:
+        node = nodes[name]
+        if isinstance(node, nir.Scale):
+            factor *= uniform(name, "the scale", node.scale)
+            continue  # folded into the next weights
+        if isinstance(node, (nir.LI, nir.CubaLI, nir.CubaLIF)):
+            raise refuse(name, f"the synapse has no node {target}'s importer reads "
+                               "(export a net without synapses for it, or use target='nir')")
+        if isinstance(node, nir.AvgPool2d) and target == "norse":
+            k = np.asarray(node.kernel_size).reshape(-1)
+            area = float(k[0] * (k[1] if k.size > 1 else k[0]))
+            factor /= area
+            node = nodes[name] = nir.SumPool2d(kernel_size=node.kernel_size, stride=node.stride,
+                                               padding=node.padding)
+        elif isinstance(node, nir.Flatten):
+            end = int(node.end_dim)
+            node = nodes[name] = nir.Flatten(input_type=node.input_type,
+                                             start_dim=int(node.start_dim) + 1,
+                                             end_dim=end + 1 if end >= 0 else end)
+        elif isinstance(node, (nir.Conv2d, nir.Linear, nir.Affine)):
+            if factor != 1.0:
+                node.weight = (np.asarray(node.weight, dtype=np.float64) * factor).astype(
+                    np.float32)
+                factor = 1.0
+            weighted = name
+        elif isinstance(node, nir.LIF):
+            r = uniform(name, "r", node.r)
+            if target == "norse":  # Norse: tau dv/dt = v_leak - v + input
+                scale_inputs(name, r)
+                nodes[name] = nir.LIF(tau=node.tau, r=np.ones_like(node.r), v_leak=node.v_leak,
+                                      v_threshold=node.v_threshold, v_reset=node.v_reset,
+                                      metadata=node.metadata)
+            else:  # snnTorch: mem <- beta mem + input, beta = 1 - 0.1 ms / tau
+                tau = uniform(name, "tau", node.tau)
+                scale_inputs(name, r * dt / tau, np.asarray(node.v_leak) * dt / tau)
+                tau_s = tau * _SNNTORCH_DT / dt
+                ones = np.ones_like(np.asarray(node.tau, dtype=np.float64))
+                nodes[name] = nir.LIF(tau=ones * tau_s, r=ones * tau_s / _SNNTORCH_DT,
+                                      v_leak=0 * ones, v_threshold=node.v_threshold,
+                                      v_reset=node.v_reset, metadata=node.metadata)
+            weighted = None
+        elif isinstance(node, nir.IF):
+            r = uniform(name, "r", node.r)
+            scale_inputs(name, r * dt)  # both read an IF step as v += input
+            ones = np.ones_like(np.asarray(node.r, dtype=np.float64))
+            if target == "norse":
+                nodes[name] = nir.IF(r=ones, v_threshold=node.v_threshold,
+                                     v_reset=node.v_reset, metadata=node.metadata)
+            else:
+                nodes[name] = nir.LIF(tau=ones * _SNNTORCH_IF_TAU,
+                                      r=ones * _SNNTORCH_IF_TAU / _SNNTORCH_DT, v_leak=0 * ones,
+                                      v_threshold=node.v_threshold, v_reset=node.v_reset,
+                                      metadata=node.metadata)
+            weighted = None
+        elif isinstance(node, nir.Output) and factor != 1.0:
+            raise refuse(name, "the readout is scaled after the last weights")
+        keep.append(name)
+    edges = list(zip(keep[:-1], keep[1:], strict=True))
+    meta = {**(graph.metadata or {}), "softlif_target": target, "softlif_target_note":
+            TARGET_NOTES[target]}
+    # not type-checked: its Flatten follows the tool's reading, which NIR's types contradict
+    return nir.NIRGraph(nodes={n: nodes[n] for n in keep}, edges=edges, metadata=meta,
+                        type_check=False)
 
 
 # ---------------------------------------------------------------------------------- import
