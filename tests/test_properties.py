@@ -251,7 +251,8 @@ def test_config_validation_accepts_only_well_formed_settings(doc):
     for name in ("epochs", "batch_size", "finetune_epochs", "seed"):
         v = getattr(tr, name)
         assert isinstance(v, int) and not isinstance(v, bool)
-    assert tr.epochs >= 1 and tr.batch_size >= 1 and math.isfinite(tr.lr) and tr.lr > 0
+    assert tr.epochs >= 1 and tr.batch_size >= 1
+    assert tr.lr is None or (math.isfinite(tr.lr) and tr.lr > 0)  # None: the recipe's
     assert tr.noises and all(math.isfinite(s) and s >= 0 for s in tr.noises)
     assert all(math.isfinite(w) and w >= 0 for w in tr.weight_decay)
     assert 0 <= tr.anneal_fraction <= 1

@@ -601,22 +601,89 @@ def _uniform(name: str, what: str, a: Any) -> float:
     return float(arr.flat[0])
 
 
-def from_nir(graph: nir.NIRGraph, dt: float | None = None) -> SpikingNetwork:
+#: the tools whose exports :func:`from_nir` reads as they mean them (``source=``)
+SOURCES = ("nir", "norse", "snntorch")
+#: per source: how its exports depart from NIR's definitions, and what from_nir does about it
+SOURCE_NOTES = {
+    "nir": "the graph as NIR defines it",
+    "norse": (
+        "norse.torch.to_nir (Norse 1.1) writes each LIF and LI time constant as dt * tau (it "
+        "divides dt by 1/tau) and an IF as r = 1 where its neurons take v += input per step; "
+        "read with the dt the Norse net ran at (default 1 ms): tau = written / dt, IF r = 1/dt; "
+        "Flatten's start_dim is torch's (with the batch) and is shifted back. Norse starts each "
+        "LIF at v_leak, softlif at 0: the first spikes differ. Its Input node holds the sample's "
+        "batch dimension, which is dropped; it writes no node for torch.nn.Flatten (refused)."),
+    "snntorch": (
+        "snntorch.export_nir.export_to_nir (snnTorch 1.0) writes LIF nodes for a fixed step of "
+        "0.1 ms (tau = 0.1 ms / (1 - beta), r = tau / 0.1 ms): read with dt = 0.1 ms (the "
+        "default) and simulate with that dt, one softlif step per snnTorch step; Flatten as for "
+        "Norse. snnTorch resets by subtraction unless its neurons use reset_mechanism='zero', "
+        "which NIR's LIF (reset to v_reset) and softlif assume."),
+}
+_SOURCE_DT = {"nir": 0.001, "norse": 0.001, "snntorch": _SNNTORCH_DT}
+
+
+def _from_tool(graph: Any, source: str, dt: float) -> Any:
+    """A graph ``source`` exported, rewritten into what NIR defines (:data:`SOURCE_NOTES`)."""
+    nir = _nir()
+    nodes: dict[str, Any] = {}
+    for name, node in graph.nodes.items():
+        if node is None:
+            raise ConversionError(f"from_nir(source={source!r}): node {name!r} is empty: the "
+                                  f"{source} exporter wrote no node for that layer (Norse writes "
+                                  "none for torch.nn.Flatten)")
+        if source == "norse" and isinstance(node, nir.Input):
+            shape = _as_tuple(node.input_type["input"])
+            if len(shape) > 1 and shape[0] == 1:  # the sample's batch dimension
+                node = nir.Input(input_type={"input": np.array(shape[1:])})
+        if isinstance(node, nir.Flatten):
+            start, end = int(node.start_dim), int(node.end_dim)
+            if start < 1:
+                raise ConversionError(f"from_nir(source={source!r}): Flatten {name!r} with "
+                                      f"start_dim {start} flattens the batch dimension")
+            node = nir.Flatten(input_type=node.input_type, start_dim=start - 1,
+                               end_dim=end - 1 if end >= 1 else end)
+        elif source == "norse" and isinstance(node, nir.LIF):
+            node = nir.LIF(tau=np.asarray(node.tau, dtype=np.float64) / dt, r=node.r,
+                           v_leak=node.v_leak, v_threshold=node.v_threshold,
+                           v_reset=node.v_reset, metadata=node.metadata)
+        elif source == "norse" and isinstance(node, nir.LI):
+            node = nir.LI(tau=np.asarray(node.tau, dtype=np.float64) / dt, r=node.r,
+                          v_leak=node.v_leak, metadata=node.metadata)
+        elif source == "norse" and isinstance(node, nir.IF):
+            node = nir.IF(r=np.asarray(node.r, dtype=np.float64) / dt,
+                          v_threshold=node.v_threshold, v_reset=node.v_reset,
+                          metadata=node.metadata)
+        nodes[name] = node
+    return nir.NIRGraph(nodes=nodes, edges=list(graph.edges), metadata=graph.metadata,
+                        type_check=False)
+
+
+def from_nir(graph: nir.NIRGraph, dt: float | None = None, *,
+             source: str = "nir") -> SpikingNetwork:
     """Read a ``nir.NIRGraph`` (e.g. from ``nir.read(path)``) as a spiking net.
 
     dt: the time step (s) of one spike; default the ``softlif_dt_s`` the graph was written with,
-    else 1 ms. A population's synapse node (``CubaLI`` with equal time constants: alpha;
-    ``LI``: lowpass; ``Scale`` or none: no filter) must be the same kind and tau for every
-    population, as softlif has one synapse per net; its weight times ``dt`` is the neurons'
+    else the source's (1 ms; snnTorch 0.1 ms). source: ``"norse"`` or ``"snntorch"`` reads a
+    graph that tool exported as the tool means it (:data:`SOURCE_NOTES`: where its exports
+    depart from NIR), ``"nir"`` (default) as NIR defines it.
+
+    A population's synapse node (``CubaLI`` with equal time constants: alpha; ``LI``: lowpass;
+    ``Scale`` or none: no filter) must be the same kind and tau for every population, as
+    softlif has one synapse per net; its weight times ``dt`` is the neurons'
     ``amplitude``. Populations written by softlif get back their neuron (tau_ref included)
     from the metadata; others get ``tau_ref = 0``.
     """
     nir = _nir()
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SOURCES)}, got {source!r}")
     meta = getattr(graph, "metadata", None) or {}
     if dt is None:
-        dt = float(meta.get("softlif_dt_s", 0.001))
+        dt = float(meta.get("softlif_dt_s", _SOURCE_DT[source]))
     if not (math.isfinite(dt) and dt > 0):
         raise ValueError(f"dt must be a positive number of seconds, got {dt!r}")
+    if source != "nir":
+        graph = _from_tool(graph, source, dt)
     nodes: dict[str, Any] = dict(graph.nodes)
     preds: dict[str, list[str]] = {n: [] for n in nodes}
     succs: dict[str, list[str]] = {n: [] for n in nodes}
