@@ -28,12 +28,18 @@ OUT = Path("results/cifar10")
 PAPER_LAYER_RATES_HZ = _PAPER_RATES["cifar10"]
 
 
-def main() -> None:
-    runs, data = Path(sys.argv[1]), Path(sys.argv[2])
-    n = int(sys.argv[3]) if len(sys.argv) > 3 else 10000
+def shuffled_test_images(data: Path, n: int):  # type: ignore[no-untyped-def]
+    """The first ``n`` CIFAR-10 test images of the fixed shuffled order (uint8 tensor)."""
     test = load_split("cifar10", data, "test")
     assert isinstance(test, ArraySplit)  # CIFAR-10 loads as arrays
     images, _ = select_test(test.images, test.labels, n, "shuffled")
+    return images
+
+
+def main() -> None:
+    runs, data = Path(sys.argv[1]), Path(sys.argv[2])
+    n = int(sys.argv[3]) if len(sys.argv) > 3 else 10000
+    images = shuffled_test_images(data, n)
     path = OUT / "unit_activity.json"
     nets: dict = json.loads(path.read_text())["nets"] if path.exists() else {}
     for ck_path in sorted([*runs.glob("*/checkpoint.pt"), *runs.glob("*/checkpoint.safetensors")]):

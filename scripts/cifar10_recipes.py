@@ -12,10 +12,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from cifar10_activity import shuffled_test_images  # scripts/, beside this one
+
 from softlif.checkpoint import load_checkpoint
-from softlif.data.registry import load_split
-from softlif.data.split import ArraySplit
-from softlif.evaluate import layer_activity, select_test, spiking_net
+from softlif.evaluate import layer_activity, spiking_net
 from softlif.hardware import machine
 from softlif.io import write_json_atomic, write_text_atomic
 from softlif.synapses import Synapse
@@ -26,9 +26,7 @@ OUT = Path("results/cifar10")
 def main() -> None:
     runs, data = Path(sys.argv[1]), Path(sys.argv[2])
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 2000
-    test = load_split("cifar10", data, "test")
-    assert isinstance(test, ArraySplit)  # CIFAR-10 loads as arrays
-    images, _ = select_test(test.images, test.labels, n, "shuffled")
+    images = shuffled_test_images(data, n)
     nets = {}
     for path in sorted(runs.glob("*/checkpoint.safetensors")):
         ck = load_checkpoint(path)
