@@ -47,12 +47,19 @@ def mnist():
     return tr, te, pre, x
 
 
+_TRAINED: dict[str, torch.nn.Module] = {}  # one training per case, shared by both tools
+
+
 def _trained(mnist, activation, neuron):
+    key = f"{activation} {neuron}"
+    if key in _TRAINED:
+        return _TRAINED[key]
     tr, te, pre, _ = mnist
     spec = dataclasses.replace(get_spec("mnist"), neuron=neuron)
     ck = train(spec, tr, te, pre, TrainConfig(epochs=2, batch_size=64, precision="float32"),
                activation=activation, progress=False, log=lambda s: None)
-    return ck.build_model()
+    _TRAINED[key] = ck.build_model()
+    return _TRAINED[key]
 
 
 def _softlif_run(snn, x):
@@ -127,7 +134,6 @@ def _snntorch_run(graph, x):
 RUNNERS = {"norse": _norse_run, "snntorch": _snntorch_run}
 
 
-@pytest.mark.parametrize("target", ["norse", "snntorch"])
 # Measured when written (AMD EPYC, torch 2.13, Norse 1.1, snnTorch 1.0): every prediction
 # equal in all six cases; per-layer rate ratios tool / softlif 0.91-1.04 (LIF, tau_ref 0),
 # 1.04-1.21 (the paper's neuron: the tools have no refractory period, so they fire more),
@@ -138,6 +144,7 @@ RUNNERS = {"norse": _norse_run, "snntorch": _snntorch_run}
     ("lif-paper", 0.9, 0.30),
     ("if", 0.9, 0.25),
 ])
+@pytest.mark.parametrize("target", ["norse", "snntorch"])
 def test_the_tools_run_the_export_as_softlif_does(mnist, target, case, agree, rate_tol):
     neuron = {"lif-no-refractory": sl.LIF(tau_rc=0.02, tau_ref=0.0),
               "lif-paper": get_spec("mnist").neuron,
