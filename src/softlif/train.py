@@ -6,7 +6,7 @@ images); ``paper-exp``, their MNIST/SVHN one (exponential decay); ``adam``, Adam
 schedule, which reaches the paper's MNIST error in about a tenth of the epochs; ``modern``,
 Nesterov SGD with decoupled weight decay, label smoothing and a moving average of the weights.
 
-Both can anneal the soft-LIF smoothing g towards a small value over the last epochs
+All can anneal the soft-LIF smoothing g towards a small value over the last epochs
 (``anneal_to``): the soft curve's sub-threshold tail (SPEC section 2) is absent in the spiking
 net, and a network trained with it loses accuracy at conversion; annealing lets it adapt.
 
