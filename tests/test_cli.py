@@ -502,3 +502,20 @@ def test_version_is_defined_once(capsys):
     assert f"\nversion: {softlif.__version__}\n" in cff
     assert 'dynamic = ["version"]' in (root / "pyproject.toml").read_text()
     assert (root / "LICENSE").read_text().startswith("MIT License")
+
+
+def test_train_resumes_the_safetensors_checkpoint_its_folder_holds(capsys, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--epochs", "2", "--limit-train", "200", "--limit-test", "40", "--out",
+            str(out), "--no-progress", "--no-fuse", "--json", "--resume"]
+    code, o, err = run(capsys, *args[:2], "1", *args[3:], "--format", "safetensors")
+    assert code == 0, err
+    assert (out / "checkpoint.safetensors").exists() and not (out / "checkpoint.pt").exists()
+    # the same folder, no --format: the run resumes from the safetensors file (config.json's
+    # epochs differ, so only the resumed checkpoint's epoch count tells)
+    code, o, err = run(capsys, *args)
+    assert code == 1 and "another configuration" in err  # 1 vs 2 epochs: not the same run
+    code, o, err = run(capsys, *args[:2], "1", *args[3:])
+    assert code == 0, err
+    assert json.loads(o)["checkpoint"].endswith("checkpoint.safetensors")
+    assert json.loads(o)["epochs"] == 1 and not (out / "checkpoint.pt").exists()
