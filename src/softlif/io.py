@@ -3,6 +3,7 @@ interrupted run never leaves a half-written result behind."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -71,6 +72,15 @@ def write_text_atomic(path: Path, text: str) -> Path:
 
 def write_json_atomic(path: Path, obj: Any) -> Path:
     return write_text_atomic(path, json.dumps(obj, indent=2, default=json_default) + "\n")
+
+
+def file_digest(path: Path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (``hashlib`` algorithm name), read in 1 MiB blocks."""
+    h = hashlib.new(algorithm, usedforsecurity=False)
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def json_default(o: Any) -> Any:

@@ -411,10 +411,7 @@ def _for_tool(graph: Any, target: str, dt: float) -> Any:
     weighted: str | None = None  # the last node with weights (where a population's input is)
 
     def uniform(node: str, what: str, a: Any) -> float:
-        arr = np.asarray(a, dtype=np.float64)
-        if arr.size == 0 or not np.allclose(arr, arr.flat[0], rtol=1e-6, atol=0):
-            raise refuse(node, f"{what} differs between neurons; {target} takes one value")
-        return float(arr.flat[0])
+        return _uniform(node, what, a, f"to_nir(target={target!r})")
 
     def scale_inputs(pop: str, w_factor: float, bias_add: np.ndarray | None = None) -> None:
         """Multiply the weights and bias feeding population ``pop`` by ``w_factor`` (and add
@@ -593,11 +590,12 @@ def _meta_str(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def _uniform(name: str, what: str, a: Any) -> float:
+def _uniform(name: str, what: str, a: Any, caller: str = "from_nir") -> float:
+    """The one value of a per-neuron parameter array (ConversionError if they differ)."""
     arr = np.asarray(a, dtype=np.float64)
     if arr.size == 0 or not np.all(arr == arr.flat[0]):
-        raise ConversionError(f"from_nir: node {name!r}: {what} differs between neurons; "
-                              "softlif's populations share one value")
+        raise ConversionError(f"{caller}: node {name!r}: {what} differs between neurons; "
+                              "softlif's populations, and the tools' readers, take one value")
     return float(arr.flat[0])
 
 

@@ -55,8 +55,9 @@ PAPER_PHASES: tuple[Phase, ...] = (Phase(350, 0.8, 1.0), Phase(150, 1.0, 1.0),
 def paper_phases(epochs: int) -> tuple[Phase, ...]:
     """The authors' schedule in ``epochs`` epochs: each phase's length scaled by
     ``epochs / 520`` and rounded by largest remainder (the lengths add up to ``epochs``); with 4
-    or more epochs every phase keeps at least one (so the two drops happen), shorter runs keep
-    the last ``epochs`` phases' order from the start. ``paper_phases(520) == PAPER_PHASES``."""
+    or more epochs every phase keeps at least one (so the two drops happen, the epochs taken
+    from the longest phase); 1-3 epochs keep only the phases largest remainder gives them (no
+    drop). ``paper_phases(520) == PAPER_PHASES``."""
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     full = sum(p.epochs for p in PAPER_PHASES)

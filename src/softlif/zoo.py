@@ -13,14 +13,13 @@ the manifest's is refused, naming both hashes; nothing is downloaded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from .checkpoint import SAFETENSORS_SUFFIX, Checkpoint, load_checkpoint
 from .errors import CheckpointError
-from .io import write_json_atomic
+from .io import file_digest, write_json_atomic
 
 #: where the shipped nets and their manifest live
 ZOO_DIR = Path(__file__).parent / "pretrained_nets"
@@ -34,12 +33,8 @@ _MANIFEST_CAP = 1 << 20  # bytes: a manifest is a few kB
 
 
 def sha256_of(path: Path) -> str:
-    """SHA-256 of a file, hex, read in 1 MiB blocks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """SHA-256 of a file, hex."""
+    return file_digest(path, "sha256")
 
 
 def manifest(folder: Path | None = None) -> dict[str, dict[str, Any]]:

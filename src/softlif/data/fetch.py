@@ -28,7 +28,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..io import atomic_path
+from ..io import atomic_path, file_digest
 from .errors import DataError
 
 
@@ -118,14 +118,6 @@ def data_home(name: str | None = None) -> Path:
     return base / name if name else base
 
 
-def _md5_file(path: Path) -> str:
-    h = hashlib.md5(usedforsecurity=False)
-    with open(path, "rb") as f:
-        while chunk := f.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _md5_gunzipped(path: Path) -> str | None:
     h = hashlib.md5(usedforsecurity=False)
     try:
@@ -138,7 +130,7 @@ def _md5_gunzipped(path: Path) -> str | None:
 
 
 def _verified(path: Path, remote: Remote, md5: str | None = None) -> bool:
-    if (md5 or _md5_file(path)) == remote.md5:
+    if (md5 or file_digest(path, "md5")) == remote.md5:
         return True
     return remote.raw_md5 is not None and _md5_gunzipped(path) == remote.raw_md5
 
